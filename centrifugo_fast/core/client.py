@@ -1,0 +1,587 @@
+"""Client: one connection's protocol state machine (spec/client-protocol.md §2.4, §3-5).
+
+Transport-independent: it receives encoded command batches through `handle_data`, writes
+encoded replies through its Transport, and is closed by `disconnect`. Deadlines (stale, ping,
+pong, expiry) are callbacks on the node's shared timer wheel, never per-connection timers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+
+from .. import codes
+from ..auth.jwt import InvalidTokenError, TokenExpiredError
+from ..codes import Disconnect, ReplyError
+from ..engine.types import ClientInfo
+from ..errors import DisconnectException, ReplyErrorException
+from ..protocol.codec import Codec, CodecError
+from ..protocol.codec_json import raw_bytes
+from ..protocol.messages import (
+    ChannelRequest,
+    Command,
+    ConnectRequest,
+    ConnectResult,
+    DisconnectPushMsg,
+    EmptyResult,
+    ErrorMsg,
+    PublishRequest,
+    Push,
+    RefreshRequest,
+    RefreshResult,
+    Reply,
+    RPCRequest,
+    RPCResult,
+    SendRequest,
+    SubRefreshRequest,
+    SubRefreshResult,
+    SubscribeRequest,
+    SubscribeResult,
+    UnsubscribePushMsg,
+)
+from .eager import run_eagerly
+from .fanout import FAIL_BAD_PAYLOAD, FAIL_SLOW
+from .node import Node
+from .transport import Transport
+
+logger = logging.getLogger("centrifugo_fast.client")
+
+CONNECTING = 0
+CONNECTED = 1
+CLOSED = 2
+
+
+class Subscription:
+    """One channel subscription of a connection."""
+
+    __slots__ = ("chan_info", "expire_at", "server_side")
+
+    def __init__(self, chan_info: bytes, expire_at: int, server_side: bool) -> None:
+        #: Channel-specific info (from a subscription token), shown with the publisher.
+        self.chan_info = chan_info
+        #: Unix seconds when the subscription expires unless refreshed; 0 = never.
+        self.expire_at = expire_at
+        #: Subscribed by the server (token channels), not by a subscribe command.
+        self.server_side = server_side
+
+
+def _bad_request(reason: str) -> DisconnectException:
+    logger.debug("bad request: %s", reason)
+    return DisconnectException(codes.DISCONNECT_BAD_REQUEST)
+
+
+def _reply_error(error: ReplyError) -> ReplyErrorException:
+    return ReplyErrorException(error)
+
+
+def _check_data_format(data: bytes, data_format: str) -> None:
+    """Centrifugo's publication_data_format rules (spec/server-api.md §4.6)."""
+    if data_format == "binary":
+        return
+    if not data:
+        raise _reply_error(codes.ERROR_BAD_REQUEST)
+    if data_format in ("json", "json_object"):
+        try:
+            value = json.loads(data)
+        except ValueError as exc:
+            raise _reply_error(codes.ERROR_BAD_REQUEST) from exc
+        if data_format == "json_object" and not isinstance(value, dict):
+            raise _reply_error(codes.ERROR_BAD_REQUEST)
+
+
+class Client:
+    """A connection speaking the bidirectional client protocol."""
+
+    __slots__ = (
+        "node",
+        "transport",
+        "codec",
+        "writer",
+        "id",
+        "user",
+        "conn_info",
+        "state",
+        "subs",
+        "expire_at",
+        "_queue",
+        "_connect_failed",
+        "_ping_outstanding",
+        "_ping_generation",
+        "__weakref__",
+    )
+
+    def __init__(self, node: Node, transport: Transport, codec: Codec) -> None:
+        self.node = node
+        self.transport = transport
+        self.codec = codec
+        self.writer = transport.writer
+        self.id = str(uuid.uuid4())
+        self.user = ""
+        self.conn_info = b""
+        self.state = CONNECTING
+        self.subs: dict[str, Subscription] = {}
+        #: Unix seconds when the connection expires unless refreshed; 0 = never.
+        self.expire_at = 0
+        self._queue: deque[Command] | None = None
+        self._connect_failed = False
+        self._ping_outstanding = False
+        self._ping_generation = 0
+        stale = node.config.client.stale_close_delay
+        if stale > 0:
+            node.timers.call_later(stale, self._check_stale)
+
+    # ---- identity ----
+
+    def client_info(self, chan_info: bytes = b"") -> ClientInfo:
+        """This connection as ClientInfo (for publications, presence, join/leave)."""
+        return ClientInfo(self.user, self.id, self.conn_info, chan_info)
+
+    # ---- input ----
+
+    def handle_data(self, data: bytes) -> None:
+        """Process one transport message holding a batch of encoded commands."""
+        if self.state == CLOSED:
+            return
+        if self._connect_failed:
+            self.disconnect(codes.DISCONNECT_BAD_REQUEST)
+            return
+        try:
+            commands = self.codec.decode_commands(data)
+        except CodecError as exc:
+            logger.debug("client %s sent an undecodable frame: %s", self.id, exc)
+            self.disconnect(codes.DISCONNECT_BAD_REQUEST)
+            return
+        if self._queue is not None:
+            # A previous batch is still being processed (it awaited I/O): keep order.
+            self._queue.extend(commands)
+            return
+        self._queue = deque(commands)
+        run_eagerly(self._process(), self.node.loop)
+
+    async def _process(self) -> None:
+        queue = self._queue
+        try:
+            while queue and self.state != CLOSED and not self._connect_failed:
+                await self._handle_command(queue.popleft())
+        finally:
+            self._queue = None
+
+    async def _handle_command(self, cmd: Command) -> None:
+        try:
+            await self._dispatch(cmd)
+        except ReplyErrorException as exc:
+            self._write_error(cmd.id, exc.error)
+        except DisconnectException as exc:
+            self.disconnect(exc.disconnect)
+        except Exception:
+            logger.exception("client %s: error handling command %d", self.id, cmd.id)
+            if self.state == CONNECTING:
+                self.disconnect(codes.DISCONNECT_SERVER_ERROR)
+            else:
+                self._write_error(cmd.id, codes.ERROR_INTERNAL)
+
+    async def _dispatch(self, cmd: Command) -> None:
+        if self.state == CONNECTING:
+            if cmd.connect is None:
+                raise _bad_request("first command must be connect")
+            if cmd.id == 0:
+                raise _bad_request("connect without id")
+            await self._connect(cmd.id, cmd.connect)
+            return
+        if cmd.id == 0:
+            if cmd.send is not None:
+                await self._send(cmd.send)
+            else:
+                self._pong()
+            return
+        if cmd.subscribe is not None:
+            await self._subscribe(cmd.id, cmd.subscribe)
+        elif cmd.publish is not None:
+            await self._publish(cmd.id, cmd.publish)
+        elif cmd.unsubscribe is not None:
+            await self._unsubscribe(cmd.id, cmd.unsubscribe)
+        elif cmd.presence is not None:
+            self._not_available_channel_command(cmd.presence)
+        elif cmd.presence_stats is not None:
+            self._not_available_channel_command(cmd.presence_stats)
+        elif cmd.history is not None:
+            self._not_available_channel_command(ChannelRequest(channel=cmd.history.channel))
+        elif cmd.rpc is not None:
+            await self._rpc(cmd.id, cmd.rpc)
+        elif cmd.refresh is not None:
+            self._refresh(cmd.id, cmd.refresh)
+        elif cmd.sub_refresh is not None:
+            self._sub_refresh(cmd.id, cmd.sub_refresh)
+        elif cmd.connect is not None:
+            raise _bad_request("second connect")
+        elif cmd.send is not None:
+            raise _bad_request("send with id")
+        else:
+            raise _bad_request("unknown command")
+
+    # ---- output ----
+
+    def _write_reply(self, reply: Reply) -> None:
+        if self.state != CLOSED:
+            self.transport.write(self.codec.encode_reply(reply))
+
+    def _write_error(self, cmd_id: int, error: ReplyError) -> None:
+        if cmd_id == 0:
+            return
+        self._write_reply(
+            Reply(
+                id=cmd_id,
+                error=ErrorMsg(code=error.code, message=error.message, temporary=error.temporary),
+            )
+        )
+        if self.state == CONNECTING:
+            # spec §2.4 rule 7: after a failed connect the connection is unusable.
+            self._connect_failed = True
+
+    def send_push(self, build: Callable[[Codec], Push]) -> None:
+        """Send one push to this connection only."""
+        if self.state == CLOSED:
+            return
+        self.transport.write(self.codec.encode_push(build(self.codec)))
+
+    # ---- lifecycle ----
+
+    def disconnect(self, disconnect: Disconnect | None) -> None:
+        """Close the connection with `disconnect` (None: a plain close) and clean up."""
+        if self.state == CLOSED:
+            return
+        self._cleanup()
+        self.transport.close(disconnect)
+
+    def on_transport_closed(self) -> None:
+        """The transport went away (peer closed, network error): clean up."""
+        if self.state != CLOSED:
+            self._cleanup()
+
+    def on_writer_failure(self, reason: int) -> None:
+        """The writer gave up: a slow consumer or a payload this protocol cannot carry."""
+        if reason == FAIL_SLOW:
+            self.disconnect(codes.DISCONNECT_SLOW)
+        elif reason == FAIL_BAD_PAYLOAD:
+            self.disconnect(codes.DISCONNECT_INAPPROPRIATE_PROTOCOL)
+        else:
+            self.disconnect(None)
+
+    def _cleanup(self) -> None:
+        was_connected = self.state == CONNECTED
+        self.state = CLOSED
+        if not was_connected:
+            return
+        node = self.node
+        node.hub.remove_client(self)
+        channels = list(self.subs)
+        self.subs.clear()
+        for channel in channels:
+            run_eagerly(node.remove_subscription(channel, self), node.loop)
+
+    def _check_stale(self) -> None:
+        if self.state == CONNECTING:
+            self.disconnect(codes.DISCONNECT_STALE)
+
+    # ---- connect ----
+
+    async def _connect(self, cmd_id: int, req: ConnectRequest) -> None:
+        node = self.node
+        cfg = node.config.client
+        if node.closing:
+            raise DisconnectException(codes.DISCONNECT_SHUTDOWN)
+        now = time.time()
+        user = ""
+        info = b""
+        expire_at = 0
+        channels: tuple[str, ...] = ()
+        if req.token:
+            try:
+                token = node.token_verifier.verify_connection_token(req.token)
+            except TokenExpiredError as exc:
+                if not cfg.insecure:
+                    raise _reply_error(codes.ERROR_TOKEN_EXPIRED) from exc
+            except InvalidTokenError as exc:
+                logger.info("client %s: invalid connection token: %s", self.id, exc)
+                if not cfg.insecure:
+                    raise DisconnectException(codes.DISCONNECT_INVALID_TOKEN) from exc
+            else:
+                user, info, channels = token.user, token.info, token.channels
+                expire_at = 0 if cfg.insecure else token.expire_at
+                if not user and cfg.disallow_anonymous_connection_tokens:
+                    raise DisconnectException(codes.DISCONNECT_PERMISSION_DENIED)
+        elif not (cfg.allow_anonymous_connect_without_token or cfg.insecure):
+            logger.info("client %s: no credentials", self.id)
+            raise DisconnectException(codes.DISCONNECT_BAD_REQUEST)
+        if expire_at and expire_at <= now:
+            raise _reply_error(codes.ERROR_EXPIRED)
+        for channel in channels:
+            node.channels.options(channel)  # unknown namespace -> 102
+        if cfg.channel_limit and len(channels) > cfg.channel_limit:
+            raise DisconnectException(codes.DISCONNECT_CHANNEL_LIMIT)
+
+        self.user = user
+        self.conn_info = info
+        self.expire_at = expire_at
+        self.state = CONNECTED
+        node.hub.add_client(self)
+        result = ConnectResult(client=self.id, version=node.version)
+        if expire_at:
+            result.expires = True
+            result.ttl = max(int(expire_at - now), 0)
+            self._schedule_expiry_check()
+        if self.transport.app_level_ping and cfg.ping_interval > 0:
+            result.ping = max(int(cfg.ping_interval), 1)
+            result.pong = cfg.pong_timeout > 0 and not self.transport.unidirectional
+            first = random.uniform(cfg.ping_interval / 2, cfg.ping_interval)
+            node.timers.call_later(first, self._send_ping)
+        for channel in channels:
+            self.subs[channel] = Subscription(b"", 0, server_side=True)
+            await node.add_subscription(channel, self)
+            result.subs[channel] = SubscribeResult()
+        self._write_reply(Reply(id=cmd_id, connect=result))
+
+    # ---- ping / pong ----
+
+    def _send_ping(self) -> None:
+        if self.state != CONNECTED:
+            return
+        cfg = self.node.config.client
+        self.transport.write(self.codec.ping_reply)
+        if cfg.pong_timeout > 0 and not self.transport.unidirectional:
+            self._ping_outstanding = True
+            self._ping_generation += 1
+            generation = self._ping_generation
+            self.node.timers.call_later(cfg.pong_timeout, lambda: self._check_pong(generation))
+        self.node.timers.call_later(cfg.ping_interval, self._send_ping)
+
+    def _check_pong(self, generation: int) -> None:
+        if (
+            self.state == CONNECTED
+            and self._ping_outstanding
+            and generation == self._ping_generation
+        ):
+            self.disconnect(codes.DISCONNECT_NO_PONG)
+
+    def _pong(self) -> None:
+        if not self._ping_outstanding:
+            raise _bad_request("unsolicited pong")
+        self._ping_outstanding = False
+
+    # ---- expiry and refresh ----
+
+    def _schedule_expiry_check(self) -> None:
+        delay = self.expire_at - time.time() + self.node.config.client.expired_close_delay
+        self.node.timers.call_later(max(delay, 0.0), self._check_expired)
+
+    def _check_expired(self) -> None:
+        if self.state == CONNECTED and self.expire_at and self.expire_at <= time.time():
+            self.disconnect(codes.DISCONNECT_EXPIRED)
+
+    def _refresh(self, cmd_id: int, req: RefreshRequest) -> None:
+        if not req.token:
+            raise _bad_request("refresh without token")
+        try:
+            token = self.node.token_verifier.verify_connection_token(req.token)
+        except TokenExpiredError as exc:
+            raise DisconnectException(codes.DISCONNECT_EXPIRED) from exc
+        except InvalidTokenError as exc:
+            raise DisconnectException(codes.DISCONNECT_INVALID_TOKEN) from exc
+        if token.user != self.user:
+            raise DisconnectException(codes.DISCONNECT_INVALID_TOKEN)
+        now = time.time()
+        if token.expire_at and token.expire_at <= now:
+            raise _reply_error(codes.ERROR_EXPIRED)
+        self.expire_at = token.expire_at
+        self.conn_info = token.info or self.conn_info
+        result = RefreshResult()
+        if self.expire_at:
+            result.expires = True
+            result.ttl = max(int(self.expire_at - now), 0)
+            self._schedule_expiry_check()
+        self._write_reply(Reply(id=cmd_id, refresh=result))
+
+    # ---- subscriptions ----
+
+    async def _subscribe(self, cmd_id: int, req: SubscribeRequest) -> None:
+        node = self.node
+        cfg = node.config.client
+        channel = req.channel
+        if not channel:
+            raise _bad_request("subscribe without channel")
+        if req.delta and req.delta != "fossil":
+            raise _bad_request(f"unknown delta type {req.delta!r}")
+        if cfg.channel_limit and len(self.subs) >= cfg.channel_limit:
+            raise _reply_error(codes.ERROR_LIMIT_EXCEEDED)
+        if channel in self.subs:
+            raise _reply_error(codes.ERROR_ALREADY_SUBSCRIBED)
+        opts = self.node.channels.options(channel)
+        node.channels.check_client_name(channel)
+        chan_info = b""
+        expire_at = 0
+        data = b""
+        if req.token:
+            try:
+                token = node.subscription_token_verifier.verify_subscription_token(req.token)
+            except TokenExpiredError as exc:
+                raise _reply_error(codes.ERROR_TOKEN_EXPIRED) from exc
+            except InvalidTokenError as exc:
+                logger.info("client %s: invalid subscription token: %s", self.id, exc)
+                raise _reply_error(codes.ERROR_PERMISSION_DENIED) from exc
+            if (
+                token.channel != channel
+                or token.user != self.user
+                or (token.client and token.client != self.id)
+            ):
+                raise DisconnectException(codes.DISCONNECT_INVALID_TOKEN)
+            chan_info, expire_at, data = token.info, token.expire_at, token.data
+        elif node.channels.is_private(channel):
+            raise _reply_error(codes.ERROR_PERMISSION_DENIED)
+        elif not (
+            (opts.allow_subscribe_for_client and (self.user or opts.allow_subscribe_for_anonymous))
+            or cfg.insecure
+        ):
+            raise _reply_error(codes.ERROR_PERMISSION_DENIED)
+        now = time.time()
+        if expire_at and expire_at <= now:
+            raise _reply_error(codes.ERROR_EXPIRED)
+        self.subs[channel] = Subscription(chan_info, expire_at, server_side=False)
+        await node.add_subscription(channel, self)
+        if self.state != CONNECTED or channel not in self.subs:
+            return
+        result = SubscribeResult()
+        if data:
+            result.data = self.codec.payload(data)
+        if expire_at:
+            result.expires = True
+            result.ttl = max(int(expire_at - now), 0)
+            self._schedule_sub_expiry_check(channel, expire_at)
+        # Written right after the hub registration, with no await in between, so this
+        # reply precedes every publication of the channel sent to this connection.
+        self._write_reply(Reply(id=cmd_id, subscribe=result))
+
+    def _schedule_sub_expiry_check(self, channel: str, expire_at: int) -> None:
+        delay = expire_at - time.time() + self.node.config.client.expired_sub_close_delay
+        self.node.timers.call_later(
+            max(delay, 0.0), lambda: self._check_sub_expired(channel, expire_at)
+        )
+
+    def _check_sub_expired(self, channel: str, expire_at: int) -> None:
+        sub = self.subs.get(channel)
+        if self.state != CONNECTED or sub is None or sub.expire_at != expire_at:
+            return
+        if sub.server_side:
+            self.disconnect(codes.DISCONNECT_SUB_EXPIRED)
+            return
+        self.unsubscribe_server(channel, codes.UNSUBSCRIBE_EXPIRED)
+
+    def unsubscribe_server(self, channel: str, unsub: codes.Unsubscribe) -> None:
+        """Remove a subscription on the server's initiative and tell the client."""
+        if self.state != CONNECTED or self.subs.pop(channel, None) is None:
+            return
+        run_eagerly(self.node.remove_subscription(channel, self), self.node.loop)
+        self.send_push(
+            lambda _codec: Push(
+                channel=channel,
+                unsubscribe=UnsubscribePushMsg(code=unsub.code, reason=unsub.reason),
+            )
+        )
+
+    def _sub_refresh(self, cmd_id: int, req: SubRefreshRequest) -> None:
+        channel = req.channel
+        if not channel:
+            raise _bad_request("sub_refresh without channel")
+        sub = self.subs.get(channel)
+        if sub is None:
+            raise _reply_error(codes.ERROR_PERMISSION_DENIED)
+        if not req.token:
+            raise _reply_error(codes.ERROR_BAD_REQUEST)
+        try:
+            token = self.node.subscription_token_verifier.verify_subscription_token(req.token)
+        except TokenExpiredError as exc:
+            raise _reply_error(codes.ERROR_TOKEN_EXPIRED) from exc
+        except InvalidTokenError as exc:
+            raise DisconnectException(codes.DISCONNECT_INVALID_TOKEN) from exc
+        if (
+            token.channel != channel
+            or token.user != self.user
+            or (token.client and token.client != self.id)
+        ):
+            raise DisconnectException(codes.DISCONNECT_INVALID_TOKEN)
+        now = time.time()
+        if token.expire_at and token.expire_at <= now:
+            raise _reply_error(codes.ERROR_EXPIRED)
+        sub.expire_at = token.expire_at
+        result = SubRefreshResult()
+        if sub.expire_at:
+            result.expires = True
+            result.ttl = max(int(sub.expire_at - now), 0)
+            self._schedule_sub_expiry_check(channel, sub.expire_at)
+        self._write_reply(Reply(id=cmd_id, sub_refresh=result))
+
+    async def _unsubscribe(self, cmd_id: int, req: ChannelRequest) -> None:
+        channel = req.channel
+        if not channel:
+            raise _bad_request("unsubscribe without channel")
+        if self.subs.pop(channel, None) is not None:
+            await self.node.remove_subscription(channel, self)
+        self._write_reply(Reply(id=cmd_id, unsubscribe=EmptyResult()))
+
+    # ---- publish, presence, history, rpc, send ----
+
+    async def _publish(self, cmd_id: int, req: PublishRequest) -> None:
+        node = self.node
+        channel = req.channel
+        if not channel:
+            raise _bad_request("publish without channel")
+        opts = self.node.channels.options(channel)
+        node.channels.check_client_name(channel)
+        data = raw_bytes(req.data)
+        _check_data_format(data, node.channels.data_format(opts))
+        sub = self.subs.get(channel)
+        anonymous_ok = bool(self.user) or opts.allow_publish_for_anonymous
+        allowed = (
+            (opts.allow_publish_for_client and anonymous_ok)
+            or (opts.allow_publish_for_subscriber and sub is not None and anonymous_ok)
+            or node.config.client.insecure
+        )
+        if not allowed:
+            raise _reply_error(codes.ERROR_PERMISSION_DENIED)
+        info = self.client_info(sub.chan_info if sub is not None else b"")
+        await node.publish(channel, data, info=info)
+        self._write_reply(Reply(id=cmd_id, publish=EmptyResult()))
+
+    def _not_available_channel_command(self, req: ChannelRequest) -> None:
+        # presence, presence_stats and history arrive with the presence/history issue.
+        if not req.channel:
+            raise _bad_request("command without channel")
+        self.node.channels.options(req.channel)
+        raise _reply_error(codes.ERROR_NOT_AVAILABLE)
+
+    async def _rpc(self, cmd_id: int, req: RPCRequest) -> None:
+        handlers = self.node.rpc_handlers
+        if not handlers:
+            raise _reply_error(codes.ERROR_NOT_AVAILABLE)
+        handler = handlers.get(req.method)
+        if handler is None:
+            raise _reply_error(codes.ERROR_METHOD_NOT_FOUND)
+        data = await handler(self, req.method, raw_bytes(req.data))
+        result = RPCResult()
+        if data:
+            result.data = self.codec.payload(data)
+        self._write_reply(Reply(id=cmd_id, rpc=result))
+
+    async def _send(self, req: SendRequest) -> None:
+        handler = self.node.message_handler
+        if handler is None:
+            raise DisconnectException(codes.DISCONNECT_NOT_AVAILABLE)
+        await handler(self, raw_bytes(req.data))
+
+    def disconnect_push(self, disconnect: Disconnect) -> Push:
+        """The disconnect push for transports that signal disconnects in-band."""
+        return Push(disconnect=DisconnectPushMsg(code=disconnect.code, reason=disconnect.reason))

@@ -1,0 +1,169 @@
+"""The hub: this node's connections by user and subscribers by channel, and fan-out.
+
+Subscribers are stored as their Writers so a broadcast touches nothing else per subscriber.
+Each distinct (codec, framing) combination gets a small integer encoding key; a publication
+is encoded at most once per key in use (design.md §4).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+from ..engine.types import Publication
+from ..protocol.codec import Codec, PayloadEncodingError
+from ..protocol.messages import Push
+from .fanout import PreparedPush, Writer, broadcast
+
+if TYPE_CHECKING:
+    from .client import Client
+
+PushBuilder = Callable[[Codec], Push]
+
+
+class PushEncoder:
+    """Turns a Push into a complete transport frame for one codec and framing."""
+
+    def __init__(self, codec: Codec, frame: Callable[[bytes], bytes], unidirectional: bool) -> None:
+        self.codec = codec
+        self.frame = frame
+        self.unidirectional = unidirectional
+
+    def encode(self, build: PushBuilder) -> bytes | None:
+        """The framed push, or None when its payload cannot be expressed in this codec."""
+        codec = self.codec
+        try:
+            push = build(codec)
+        except PayloadEncodingError:
+            return None
+        return self.frame(codec.encode_push(push))
+
+
+class Hub:
+    """Connections and subscriptions of this node."""
+
+    def __init__(self) -> None:
+        self._encoders: list[PushEncoder] = []
+        self._encoder_names: dict[str, int] = {}
+        self._subs: dict[str, dict[str, Writer]] = {}
+        self._clients: dict[str, Client] = {}
+        self._users: dict[str, dict[str, Client]] = {}
+        self._num_subs = 0
+
+    # ---- encodings ----
+
+    def register_encoding(self, name: str, encoder: PushEncoder) -> int:
+        """Register a (codec, framing) combination once; return its encoding key."""
+        key = self._encoder_names.get(name)
+        if key is None:
+            key = len(self._encoders)
+            self._encoders.append(encoder)
+            self._encoder_names[name] = key
+        return key
+
+    def encode_for(self, key: int, build: PushBuilder) -> bytes | None:
+        """Encode one push for one encoding key."""
+        return self._encoders[key].encode(build)
+
+    # ---- connections ----
+
+    def add_client(self, client: Client) -> None:
+        """Register an authenticated connection."""
+        self._clients[client.id] = client
+        self._users.setdefault(client.user, {})[client.id] = client
+
+    def remove_client(self, client: Client) -> None:
+        """Forget a connection (its subscriptions are removed separately)."""
+        if self._clients.pop(client.id, None) is None:
+            return
+        conns = self._users.get(client.user)
+        if conns is not None:
+            conns.pop(client.id, None)
+            if not conns:
+                del self._users[client.user]
+
+    def clients(self) -> list[Client]:
+        """A snapshot of every connection."""
+        return list(self._clients.values())
+
+    def user_clients(self, user: str) -> list[Client]:
+        """A snapshot of one user's connections."""
+        return list(self._users.get(user, {}).values())
+
+    # ---- subscriptions ----
+
+    def add_subscription(self, channel: str, client: Client) -> bool:
+        """Subscribe `client` to `channel`; True when it is the channel's first subscriber."""
+        subs = self._subs.get(channel)
+        first = subs is None
+        if subs is None:
+            subs = {}
+            self._subs[channel] = subs
+        if client.id not in subs:
+            subs[client.id] = client.writer
+            self._num_subs += 1
+        return first
+
+    def remove_subscription(self, channel: str, client: Client) -> bool:
+        """Unsubscribe `client`; True when the channel has no subscribers left."""
+        subs = self._subs.get(channel)
+        if subs is None or subs.pop(client.id, None) is None:
+            return False
+        self._num_subs -= 1
+        if not subs:
+            del self._subs[channel]
+            return True
+        return False
+
+    def num_subscribers(self, channel: str) -> int:
+        """Subscribers of one channel on this node."""
+        return len(self._subs.get(channel, ()))
+
+    def broadcast_publication(self, channel: str, pub: Publication) -> int:
+        """Deliver a publication to the channel's subscribers; return how many were visited."""
+        subs = self._subs.get(channel)
+        if not subs:
+            return 0
+
+        def build(codec: Codec) -> Push:
+            return Push(channel=channel, pub=codec.publication(pub))
+
+        return self.broadcast(subs, build)
+
+    def broadcast(self, subs: dict[str, Writer], build: PushBuilder) -> int:
+        """Encode `build` once per encoding key and enqueue it to every writer in `subs`."""
+        encoders = self._encoders
+
+        def encode(key: int) -> bytes | None:
+            return encoders[key].encode(build)
+
+        return broadcast(subs.values(), PreparedPush(encode))
+
+    # ---- stats ----
+
+    @property
+    def num_clients(self) -> int:
+        """Connections on this node."""
+        return len(self._clients)
+
+    @property
+    def num_users(self) -> int:
+        """Distinct users on this node."""
+        return len(self._users)
+
+    @property
+    def num_channels(self) -> int:
+        """Channels with at least one subscriber on this node."""
+        return len(self._subs)
+
+    @property
+    def num_subscriptions(self) -> int:
+        """Subscriptions on this node."""
+        return self._num_subs
+
+    def channels(self, pattern: str = "") -> Iterator[tuple[str, int]]:
+        """(channel, subscriber count) for channels matching a glob pattern ("" = all)."""
+        for channel, subs in self._subs.items():
+            if not pattern or fnmatch.fnmatchcase(channel, pattern):
+                yield channel, len(subs)
