@@ -1,0 +1,193 @@
+"""Command line: run the server, plus `version`, `gentoken`, `genconfig`, `checkconfig`.
+
+Options follow Centrifugo v6: `-c/--config FILE`, `-p/--port`, `-a/--address`, and any config
+option as `--section.option VALUE` (booleans may be given bare: `--client.insecure`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import secrets
+import sys
+import typing
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ._version import __version__
+from .config.loader import _leaves, load_config
+from .config.schema import Config
+from .errors import ConfigError
+
+_SUBCOMMANDS = ("version", "gentoken", "genconfig", "checkconfig")
+_LOG_LEVELS = {
+    "trace": logging.DEBUG,
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+    "none": logging.CRITICAL + 10,
+}
+
+
+def _option_overrides(args: Sequence[str]) -> dict[str, Any]:
+    """Turn `--a.b value`, `--a.b=value` and bare boolean `--a.b` into {"a.b": value}."""
+    types = dict(_leaves(Config))
+    overrides: dict[str, Any] = {}
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if not arg.startswith("--"):
+            raise ConfigError(f"unexpected argument {arg!r}")
+        name, eq, value = arg[2:].partition("=")
+        ftype = types.get(name)
+        if ftype is None:
+            raise ConfigError(f"unknown option --{name}")
+        if not eq:
+            if ftype is bool and (i + 1 >= len(args) or args[i + 1].startswith("--")):
+                value = "true"
+            elif i + 1 < len(args):
+                i += 1
+                value = args[i]
+            else:
+                raise ConfigError(f"option --{name} needs a value")
+        overrides[name] = _convert(name, value, ftype)
+        i += 1
+    return overrides
+
+
+def _convert(name: str, value: str, ftype: Any) -> Any:
+    try:
+        if ftype is bool:
+            low = value.lower()
+            if low not in ("1", "0", "true", "false", "t", "f"):
+                raise ValueError(f"not a boolean: {value!r}")
+            return low in ("1", "true", "t")
+        if ftype is int:
+            return int(value)
+        if typing.get_origin(ftype) is list:
+            return json.loads(value) if value.startswith("[") else value.split()
+        return value
+    except ValueError as exc:
+        raise ConfigError(f"invalid value for --{name}: {exc}") from exc
+
+
+def _setup_logging(level: str, file: str = "") -> None:
+    handler: logging.Handler = logging.FileHandler(file) if file else logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(_LOG_LEVELS.get(level, logging.INFO))
+
+
+def _load(config_path: str | None, overrides: dict[str, Any] | None = None) -> Config:
+    config, warnings = load_config(
+        config_path or "config.json", overrides=overrides, path_required=config_path is not None
+    )
+    _setup_logging(config.log.level, config.log.file)
+    log = logging.getLogger("centrifugo_fast")
+    for warning in warnings:
+        log.warning(warning)
+    return config
+
+
+def _cmd_gentoken(argv: Sequence[str]) -> int:
+    from .auth.jwt import make_token
+
+    parser = argparse.ArgumentParser(prog="centrifugo-fast gentoken")
+    parser.add_argument("-c", "--config", default=None)
+    parser.add_argument("-u", "--user", default="")
+    parser.add_argument("-t", "--ttl", type=int, default=604800)
+    parser.add_argument("-q", "--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    config = _load(args.config)
+    secret = config.client.token.hmac_secret_key
+    if not secret:
+        print("no client.token.hmac_secret_key in the configuration", file=sys.stderr)
+        return 1
+    token = make_token(secret, args.user, None if args.ttl < 0 else args.ttl)
+    if args.quiet:
+        print(token)
+    else:
+        ttl = "infinite" if args.ttl < 0 else f"{args.ttl}s"
+        print(f'HMAC SHA-256 JWT for user "{args.user}" with expiration TTL {ttl}:\n{token}')
+    return 0
+
+
+def _cmd_genconfig(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="centrifugo-fast genconfig")
+    parser.add_argument("-c", "--config", default="config.json")
+    args = parser.parse_args(argv)
+    path = Path(args.config)
+    if path.exists():
+        print(f"{path} already exists; refusing to overwrite it", file=sys.stderr)
+        return 1
+    data = {
+        "client": {
+            "token": {"hmac_secret_key": secrets.token_urlsafe(64)},
+            "allowed_origins": [],
+        },
+        "http_api": {"key": secrets.token_urlsafe(64)},
+        "admin": {
+            "enabled": False,
+            "password": secrets.token_urlsafe(16),
+            "secret": secrets.token_urlsafe(64),
+        },
+    }
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    path.chmod(0o600)
+    print(f"{path} written")
+    return 0
+
+
+def _cmd_checkconfig(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="centrifugo-fast checkconfig")
+    parser.add_argument("-c", "--config", default="config.json")
+    args = parser.parse_args(argv)
+    _load(args.config)
+    print(f"{args.config} is valid")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `centrifugo-fast` console script."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if args and args[0] in _SUBCOMMANDS:
+            command, rest = args[0], args[1:]
+            if command == "version":
+                print(f"centrifugo-fast v{__version__} (Python {sys.version.split()[0]})")
+                return 0
+            if command == "gentoken":
+                return _cmd_gentoken(rest)
+            if command == "genconfig":
+                return _cmd_genconfig(rest)
+            return _cmd_checkconfig(rest)
+        parser = argparse.ArgumentParser(prog="centrifugo-fast", add_help=True)
+        parser.add_argument("-c", "--config", default=None, help="config file (JSON, YAML, TOML)")
+        parser.add_argument("-p", "--port", type=int, default=None)
+        parser.add_argument("-a", "--address", default=None)
+        known, rest = parser.parse_known_args(args)
+        overrides = _option_overrides(rest)
+        if known.port is not None:
+            overrides["http_server.port"] = known.port
+        if known.address is not None:
+            overrides["http_server.address"] = known.address
+        config = _load(known.config, overrides)
+    except ConfigError as exc:
+        print(f"centrifugo-fast: {exc}", file=sys.stderr)
+        return 1
+    from .transport.server import run
+
+    try:
+        run(config)
+    except OSError as exc:
+        print(f"centrifugo-fast: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

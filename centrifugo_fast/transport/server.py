@@ -1,0 +1,180 @@
+"""Listeners and routes of one node, and the graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import Callable
+
+from .. import codes
+from ..api.http import HttpApi
+from ..api.methods import ApiMethods
+from ..codes import Disconnect
+from ..config.schema import Config
+from ..core.fanout import Writer
+from ..core.node import Node
+from ..protocol.codec_json import JSON
+from ..protocol.handshake import Accepted, HandshakePolicy
+from .client_ws import WebSocketClientTransport, websocket_encoding_key
+from .http import HttpConnection, Request, Router, ServerContext, WebSocketRoute
+from .websocket import MessageHandler, WebSocketConnection, WebSocketLimits
+
+logger = logging.getLogger("centrifugo_fast.server")
+
+SUBPROTOCOLS = ("centrifuge-json", "centrifuge-protobuf")
+
+
+class _RefusedProtocol:
+    """Accepts the upgrade only to close at once with a disconnect code."""
+
+    def __init__(self, encoding_key: int, disconnect: Disconnect) -> None:
+        self.encoding_key = encoding_key
+        self._disconnect = disconnect
+        self.writer: Writer | None = None
+
+    def on_open(self, conn: WebSocketConnection) -> None:
+        conn.close(self._disconnect.code, self._disconnect.reason)
+
+    def on_message(self, opcode: int, payload: memoryview) -> None:
+        pass
+
+    def on_close(self, code: int, reason: str) -> None:
+        pass
+
+    def on_writer_failure(self, reason: int) -> None:
+        pass
+
+
+def _wants_protobuf(request: Request, accepted: Accepted) -> bool:
+    if accepted.subprotocol == "centrifuge-protobuf":
+        return True
+    query = accepted.query
+    return "protobuf" in query.get("format", ()) or "protobuf" in query.get("cf_protocol", ())
+
+
+class Server:
+    """The HTTP/WebSocket front of a Node."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.config: Config = node.config
+        self.ctx = ServerContext(
+            router=Router(), scheduler=node.flush_scheduler, timers=node.timers
+        )
+        self._listeners: list[asyncio.Server] = []
+        self._build_routes()
+
+    def _build_routes(self) -> None:
+        cfg = self.config
+        router = self.ctx.router
+        if not cfg.websocket.disabled:
+            route = WebSocketRoute(
+                policy=HandshakePolicy(
+                    allowed_origins=tuple(cfg.client.allowed_origins), subprotocols=SUBPROTOCOLS
+                ),
+                limits=WebSocketLimits(
+                    max_message_size=cfg.websocket.message_size_limit,
+                    max_queue_size=cfg.client.queue_max_size,
+                ),
+                handler_factory=self._client_handler,
+            )
+            router.add_websocket(cfg.websocket.handler_prefix, route)
+        if not cfg.http_api.disabled:
+            api = HttpApi(ApiMethods(self.node), cfg.http_api)
+            router.add(cfg.http_api.handler_prefix, api, prefix=True)
+
+    def _client_handler(self, request: Request, accepted: Accepted) -> MessageHandler:
+        if _wants_protobuf(request, accepted):
+            # The Protobuf protocol arrives with its own issue; refuse clearly until then.
+            key = websocket_encoding_key(self.node, JSON)
+            return _RefusedProtocol(key, codes.DISCONNECT_INAPPROPRIATE_PROTOCOL)
+        native_ping = "true" in accepted.query.get("cf_ws_frame_ping_pong", ())
+        return WebSocketClientTransport(self.node, JSON, app_level_ping=not native_ping)
+
+    @property
+    def addresses(self) -> list[tuple[str, int]]:
+        """(host, port) of every listening socket."""
+        result = []
+        for listener in self._listeners:
+            for sock in listener.sockets:
+                host, port = sock.getsockname()[:2]
+                result.append((host, port))
+        return result
+
+    async def start(self) -> None:
+        """Bind the listener(s)."""
+        loop = asyncio.get_running_loop()
+        cfg = self.config.http_server
+        listener = await loop.create_server(
+            lambda: HttpConnection(self.ctx),
+            host=cfg.address or None,
+            port=cfg.port,
+            reuse_address=True,
+            backlog=4096,
+        )
+        self._listeners.append(listener)
+        logger.info("serving on %s", ", ".join(f"{h}:{p}" for h, p in self.addresses))
+
+    async def shutdown(self, timeout: float) -> None:
+        """Stop accepting, disconnect clients with 3001, wait up to `timeout` for them."""
+        self.ctx.closing = True
+        for listener in self._listeners:
+            listener.close()
+        await self.node.shutdown()
+        for conn in list(self.ctx.connections):
+            if isinstance(conn, HttpConnection):
+                conn.close_idle()
+            elif isinstance(conn, WebSocketConnection) and conn.is_open:
+                conn.close(codes.DISCONNECT_SHUTDOWN.code, codes.DISCONNECT_SHUTDOWN.reason)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.ctx.connections and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        for conn in list(self.ctx.connections):
+            if isinstance(conn, HttpConnection | WebSocketConnection):
+                conn.abort()
+        for listener in self._listeners:
+            await listener.wait_closed()
+
+
+async def serve(config: Config, *, on_started: Callable[[Server], None] | None = None) -> None:
+    """Run a node until SIGINT/SIGTERM, then shut down gracefully."""
+    loop = asyncio.get_running_loop()
+    node = Node(config, loop)
+    for warning in node.token_verifier.startup_warnings():
+        logger.warning(warning)
+    server = Server(node)
+    await server.start()
+    if config.pid_file:
+        with open(config.pid_file, "w") as f:
+            f.write(f"{os.getpid()}\n")
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if on_started is not None:
+        on_started(server)
+    try:
+        await stop.wait()
+        logger.info("shutting down")
+        await asyncio.wait_for(
+            server.shutdown(config.shutdown.timeout), config.shutdown.timeout + 1.0
+        )
+    finally:
+        node.timers.close()
+        if config.pid_file:
+            try:
+                os.unlink(config.pid_file)
+            except FileNotFoundError:
+                pass
+
+
+def run(config: Config) -> None:
+    """Run the server on uvloop when installed, else on asyncio's default loop."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(serve(config))
+    else:
+        uvloop.run(serve(config))
