@@ -29,3 +29,11 @@ def wsframe(request: pytest.FixtureRequest) -> ModuleType:
         "centrifugo_fast.protocol._wsframe_c",
         "centrifugo_fast.protocol._wsframe_py",
     )
+
+
+@pytest.fixture(params=TWIN_IDS)
+def fanout(request: pytest.FixtureRequest) -> ModuleType:
+    """The fan-out twin under test ("c" compiled, "py" pure)."""
+    return load_twin(
+        request.param, "centrifugo_fast.core._fanout_c", "centrifugo_fast.core._fanout_py"
+    )

@@ -13,6 +13,7 @@ cdef class FlushScheduler:
 
     cpdef void schedule(self, Writer writer)
     cpdef void fail_later(self, Writer writer)
+    @cython.locals(pending=list, failed=list, writer=Writer)
     cpdef void run(self)
     cpdef Py_ssize_t pending_count(self)
 
@@ -28,9 +29,11 @@ cdef class Writer:
     cdef public bint closed
     cdef public int failure
 
+    @cython.locals(queue=list)
     cpdef void enqueue(self, bytes frame)
     cpdef void fail(self, int reason)
     cpdef void report_failure(self)
+    @cython.locals(queue=list, buffered=Py_ssize_t)
     cpdef void flush(self)
     cpdef list drain(self)
     cpdef void close(self)
