@@ -52,6 +52,9 @@ class EchoHandler:
         if self.conn is not None:
             self.conn.send(opcode, bytes(payload))
 
+    def on_pong(self, payload: bytes) -> None:
+        pass
+
     def on_close(self, code: int, reason: str) -> None:
         self.conn = None
 

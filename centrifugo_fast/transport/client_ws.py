@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .. import codes
 from ..codes import Disconnect
 from ..core.client import Client
 from ..core.fanout import Writer
@@ -39,6 +40,8 @@ class WebSocketClientTransport:
         self.conn: WebSocketConnection | None = None
         self.client: Client | None = None
         self.writer: Writer
+        self._pong_pending = False
+        self._ping_generation = 0
 
     # ---- MessageHandler ----
 
@@ -46,6 +49,29 @@ class WebSocketClientTransport:
         self.conn = conn
         self.writer = conn.writer
         self.client = Client(self.node, self, self.codec)
+        if not self.app_level_ping and self.node.config.client.ping_interval > 0:
+            # cf_ws_frame_ping_pong=true: keep-alive with WebSocket ping/pong frames instead.
+            self.node.timers.call_later(self.node.config.client.ping_interval, self._native_ping)
+
+    def _native_ping(self) -> None:
+        conn, client = self.conn, self.client
+        if conn is None or client is None or not conn.is_open:
+            return
+        cfg = self.node.config.client
+        self._pong_pending = True
+        self._ping_generation += 1
+        generation = self._ping_generation
+        conn.ping()
+        if cfg.pong_timeout > 0:
+            self.node.timers.call_later(cfg.pong_timeout, lambda: self._check_pong(generation))
+        self.node.timers.call_later(cfg.ping_interval, self._native_ping)
+
+    def _check_pong(self, generation: int) -> None:
+        if self._pong_pending and generation == self._ping_generation and self.client:
+            self.client.disconnect(codes.DISCONNECT_NO_PONG)
+
+    def on_pong(self, payload: bytes) -> None:
+        self._pong_pending = False
 
     def on_message(self, opcode: int, payload: memoryview) -> None:
         if self.client is not None:

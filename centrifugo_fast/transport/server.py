@@ -40,6 +40,9 @@ class _RefusedProtocol:
     def on_message(self, opcode: int, payload: memoryview) -> None:
         pass
 
+    def on_pong(self, payload: bytes) -> None:
+        pass
+
     def on_close(self, code: int, reason: str) -> None:
         pass
 

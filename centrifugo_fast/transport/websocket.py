@@ -33,6 +33,8 @@ class MessageHandler(Protocol):
 
     def on_message(self, opcode: int, payload: memoryview) -> None: ...
 
+    def on_pong(self, payload: bytes) -> None: ...
+
     def on_close(self, code: int, reason: str) -> None: ...
 
     def on_writer_failure(self, reason: int) -> None: ...
@@ -124,7 +126,8 @@ class WebSocketConnection(asyncio.BufferedProtocol):
             self.writer.enqueue(encode_frame(Opcode.PONG, payload))
 
     def on_pong(self, payload: bytes) -> None:
-        pass
+        if self.state == OPEN:
+            self.handler.on_pong(payload)
 
     def on_close(self, code: int, reason: str) -> None:
         if self.state == OPEN:
@@ -143,6 +146,11 @@ class WebSocketConnection(asyncio.BufferedProtocol):
         self._close_transport()
 
     # ---- output ----
+
+    def ping(self, payload: bytes = b"") -> None:
+        """Queue a WebSocket ping frame."""
+        if self.state == OPEN:
+            self.writer.enqueue(encode_frame(Opcode.PING, payload))
 
     def send(self, opcode: int, payload: bytes) -> None:
         """Queue one message as a single frame."""

@@ -142,3 +142,16 @@ def test_websocket_ping_frame_gets_pong(server: ServerProcess) -> None:
     ws = _connected(server)
     ws.send_frame(9, b"hello")
     assert ws.recv_frame() == (10, b"hello")
+
+
+def test_native_websocket_ping_mode(make_server: Any) -> None:
+    srv = make_server(FAST_PINGS)
+    ws = RawWebSocket(srv.host, srv.port).open("/connection/websocket?cf_ws_frame_ping_pong=true")
+    result = ws.connect(make_token(SECRET, "u1", 60))["connect"]
+    assert "ping" not in result and "pong" not in result
+    for _ in range(3):
+        assert ws.recv_frame() == (9, b"")  # a WebSocket ping, not an app-level {}
+        ws.send_frame(10, b"")
+    assert ws.recv_frame() == (9, b"")
+    # No pong this time: the connection is closed with 3012.
+    assert ws.close_code() == 3012
