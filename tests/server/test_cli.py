@@ -1,0 +1,90 @@
+"""The command line as users run it: a real process, exit codes, messages."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from centrifugo_fast.auth.jwt import TokenVerifier
+from centrifugo_fast.config.schema import TokenConfig
+from tests.serverproc import ROOT
+from tests.wsclient import RawWebSocket
+
+
+def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "centrifugo_fast", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env,
+        cwd=cwd or ROOT,
+    )
+
+
+def test_version() -> None:
+    result = _cli("version")
+    assert result.returncode == 0
+    assert result.stdout.startswith("centrifugo-fast v")
+
+
+def test_invalid_config_exits_1_naming_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"client": {"channel_limit": "many"}}))
+    result = _cli("-c", str(path))
+    assert result.returncode == 1
+    assert "client.channel_limit" in result.stderr
+
+
+def test_missing_explicit_config_exits_1(tmp_path: Path) -> None:
+    result = _cli("-c", str(tmp_path / "absent.json"))
+    assert result.returncode == 1 and "not found" in result.stderr
+
+
+def test_unknown_flag_exits_1() -> None:
+    result = _cli("--client.no_such_option", "1")
+    assert result.returncode == 1 and "unknown option" in result.stderr
+
+
+def test_gentoken_makes_a_verifiable_token(tmp_path: Path) -> None:
+    secret = "cli-test-secret-" + "0123456789abcdef" * 4
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"client": {"token": {"hmac_secret_key": secret}}}))
+    result = _cli("gentoken", "-c", str(path), "-u", "alice", "-t", "60")
+    assert result.returncode == 0, result.stderr
+    assert 'for user "alice" with expiration TTL 60s' in result.stdout
+    token = result.stdout.strip().splitlines()[-1]
+    claims = TokenVerifier(TokenConfig(hmac_secret_key=secret)).verify_connection_token(token)
+    assert claims.user == "alice" and claims.expire_at > 0
+    quiet = _cli("gentoken", "-c", str(path), "-u", "bob", "-q")
+    assert quiet.stdout.count("\n") == 1
+
+
+def test_gentoken_without_secret_fails(tmp_path: Path) -> None:
+    path = tmp_path / "config.json"
+    path.write_text("{}")
+    assert _cli("gentoken", "-c", str(path), "-u", "x").returncode == 1
+
+
+def test_genconfig_then_checkconfig(tmp_path: Path) -> None:
+    assert _cli("genconfig", "-c", "config.json", cwd=tmp_path).returncode == 0
+    written = json.loads((tmp_path / "config.json").read_text())
+    assert len(written["client"]["token"]["hmac_secret_key"]) >= 64
+    assert (tmp_path / "config.json").stat().st_mode & 0o777 == 0o600
+    assert _cli("genconfig", "-c", "config.json", cwd=tmp_path).returncode == 1  # no overwrite
+    assert _cli("checkconfig", "-c", "config.json", cwd=tmp_path).returncode == 0
+
+
+def test_insecure_client_mode(make_server: Any) -> None:
+    srv = make_server({"client": {"insecure": True}})
+    ws = RawWebSocket(srv.host, srv.port).open()
+    assert "connect" in ws.connect()  # no token at all
+    ws.send_json({"id": 2, "subscribe": {"channel": "locked:x"}})
+    assert ws.reply(2) == {"id": 2, "subscribe": {}}
+    ws.send_json({"id": 3, "publish": {"channel": "locked:x", "data": {"a": 1}}})
+    assert ws.reply(3) == {"id": 3, "publish": {}}
