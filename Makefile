@@ -1,0 +1,88 @@
+# centrifugo-fast developer tasks. `make run` and `make test` work on a fresh machine:
+# they create the venv, install every dependency and build the extensions first.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+NPM ?= npm
+JS_DIR := tests/sdk/js
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export PYTHONDONTWRITEBYTECODE := 1
+
+# pytest options shared by both twin runs
+PYTEST := $(PY) -m pytest -q -p no:cacheprovider
+
+.PHONY: all run test lint format build build-pure deps test-compiled test-pure test-sdk-deps \
+        compliance bench annotate clean distclean
+
+all: build
+
+# ---- environment ----
+
+$(VENV)/.deps-installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+$(JS_DIR)/node_modules/.installed: $(JS_DIR)/package.json $(JS_DIR)/package-lock.json
+	@command -v node >/dev/null || { echo "node is required for the SDK tests"; exit 1; }
+	$(NPM) ci --prefix $(JS_DIR) --no-audit --no-fund --loglevel=error
+	touch $@
+
+deps: $(VENV)/.deps-installed
+
+test-sdk-deps: $(JS_DIR)/node_modules/.installed
+
+# ---- build ----
+
+build: deps
+	CENTRIFUGO_FAST_BUILD_EXTENSIONS=yes $(PY) setup.py -q build_ext --inplace
+
+annotate: deps
+	CENTRIFUGO_FAST_ANNOTATE=1 CENTRIFUGO_FAST_BUILD_EXTENSIONS=yes $(PY) setup.py -q build_ext --inplace --force
+
+# ---- run ----
+
+run: build
+	$(PY) -m centrifugo_fast --config dev/config.json
+
+# ---- quality ----
+
+lint: deps
+	$(VENV)/bin/ruff check centrifugo_fast tests benchmarks compliance setup.py
+	$(VENV)/bin/ruff format --check centrifugo_fast tests benchmarks compliance setup.py
+	$(VENV)/bin/mypy
+
+format: deps
+	$(VENV)/bin/ruff format centrifugo_fast tests benchmarks compliance setup.py
+	$(VENV)/bin/ruff check --fix centrifugo_fast tests benchmarks compliance setup.py
+
+# ---- tests ----
+
+# Both twins: the compiled run requires every extension; the pure run forces the twins.
+test-compiled: build test-sdk-deps
+	CENTRIFUGO_FAST_REQUIRE_EXTENSIONS=1 $(PYTEST) tests
+
+test-pure: build test-sdk-deps
+	CENTRIFUGO_FAST_NO_EXTENSIONS=1 CENTRIFUGO_FAST_REQUIRE_EXTENSIONS=1 $(PYTEST) tests
+
+test: lint test-compiled test-pure compliance
+
+compliance: build
+	$(PY) compliance/run.py --outdir compliance/reports
+
+bench: build
+	$(PY) -m pytest benchmarks --benchmark-only --benchmark-columns=median,ops -p no:cacheprovider
+
+# ---- cleaning ----
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .benchmarks compliance/reports
+	find centrifugo_fast -name '*.so' -delete -o -name '*.c' -delete -o -name '*.html' -delete \
+		-o -name '_*_c.py' -delete
+	find . -name __pycache__ -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV) $(JS_DIR)/node_modules
