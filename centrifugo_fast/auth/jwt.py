@@ -36,6 +36,15 @@ class InvalidTokenError(TokenError):
 
 
 @dataclass(frozen=True, slots=True)
+class ServerSubscription:
+    """One server-side subscription requested by a token (`subs` or `channels` claim)."""
+
+    info: bytes = b""
+    data: bytes = b""
+    override: dict[str, bool] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class ConnectionToken:
     """Verified claims of a connection JWT."""
 
@@ -43,8 +52,14 @@ class ConnectionToken:
     #: Unix seconds when the connection expires; 0 = never.
     expire_at: int
     info: bytes = b""
-    channels: tuple[str, ...] = ()
+    #: Server-side subscriptions: the `subs` claim, or else the `channels` claim.
+    subs: dict[str, ServerSubscription] = field(default_factory=dict)
     meta: bytes = b""
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        """The server-side channels, in claim order."""
+        return tuple(self.subs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +100,41 @@ def _int_claim(claims: dict[str, Any], name: str) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidTokenError(f"{name} claim must be a number")
     return int(value)
+
+
+def _override(value: Any) -> dict[str, bool]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidTokenError("override claim must be an object")
+    return {
+        key: item["value"]
+        for key, item in value.items()
+        if isinstance(item, dict) and isinstance(item.get("value"), bool)
+    }
+
+
+def _server_subs(claims: dict[str, Any]) -> dict[str, ServerSubscription]:
+    subs = claims.get("subs")
+    if subs:
+        if not isinstance(subs, dict):
+            raise InvalidTokenError("subs claim must be an object")
+        result = {}
+        for channel, opts in subs.items():
+            if not isinstance(opts, dict):
+                raise InvalidTokenError("subs claim values must be objects")
+            b64info = _b64_claim(opts, "b64info")
+            b64data = _b64_claim(opts, "b64data")
+            result[channel] = ServerSubscription(
+                info=b64info if b64info is not None else _json_claim(opts, "info"),
+                data=b64data if b64data is not None else _json_claim(opts, "data"),
+                override=_override(opts.get("override")),
+            )
+        return result
+    channels = claims.get("channels") or []
+    if not isinstance(channels, list) or not all(isinstance(c, str) for c in channels):
+        raise InvalidTokenError("channels claim must be a list of strings")
+    return {channel: ServerSubscription() for channel in channels}
 
 
 def _expiry(claims: dict[str, Any]) -> int:
@@ -140,15 +190,12 @@ class TokenVerifier:
         claims = self._decode(token)
         if "channel" in claims:
             raise InvalidTokenError("a connection token must not contain a channel claim")
-        channels = claims.get("channels") or []
-        if not isinstance(channels, list) or not all(isinstance(c, str) for c in channels):
-            raise InvalidTokenError("channels claim must be a list of strings")
         b64info = _b64_claim(claims, "b64info")
         return ConnectionToken(
             user=claims.get("sub", ""),
             expire_at=_expiry(claims),
             info=b64info if b64info is not None else _json_claim(claims, "info"),
-            channels=tuple(channels),
+            subs=_server_subs(claims),
             meta=_json_claim(claims, "meta"),
         )
 
@@ -163,13 +210,7 @@ class TokenVerifier:
             raise InvalidTokenError("client claim must be a string")
         b64info = _b64_claim(claims, "b64info")
         b64data = _b64_claim(claims, "b64data")
-        override: dict[str, bool] = {}
-        raw_override = claims.get("override") or {}
-        if not isinstance(raw_override, dict):
-            raise InvalidTokenError("override claim must be an object")
-        for key, value in raw_override.items():
-            if isinstance(value, dict) and isinstance(value.get("value"), bool):
-                override[key] = value["value"]
+        override = _override(claims.get("override"))
         return SubscriptionToken(
             user=claims.get("sub", ""),
             channel=channel,

@@ -16,7 +16,12 @@ from collections import deque
 from collections.abc import Callable
 
 from .. import codes
-from ..auth.jwt import InvalidTokenError, TokenExpiredError
+from ..auth.jwt import (
+    InvalidTokenError,
+    ServerSubscription,
+    SubscriptionToken,
+    TokenExpiredError,
+)
 from ..codes import Disconnect, ReplyError
 from ..engine.types import ClientInfo
 from ..errors import DisconnectException, ReplyErrorException
@@ -40,9 +45,20 @@ from ..protocol.messages import (
     SendRequest,
     SubRefreshRequest,
     SubRefreshResult,
+    SubscribePushMsg,
     SubscribeRequest,
     SubscribeResult,
     UnsubscribePushMsg,
+)
+from .access import (
+    SubscriptionOptions,
+    has_history,
+    may_publish,
+    may_see_history,
+    may_see_presence,
+    may_subscribe_by_namespace,
+    namespace_defaults,
+    with_overrides,
 )
 from .eager import run_eagerly
 from .fanout import FAIL_BAD_PAYLOAD, FAIL_SLOW
@@ -59,15 +75,23 @@ CLOSED = 2
 class Subscription:
     """One channel subscription of a connection."""
 
-    __slots__ = ("chan_info", "expire_at", "server_side")
+    __slots__ = ("chan_info", "expire_at", "server_side", "options")
 
-    def __init__(self, chan_info: bytes, expire_at: int, server_side: bool) -> None:
-        #: Channel-specific info (from a subscription token), shown with the publisher.
+    def __init__(
+        self,
+        chan_info: bytes,
+        expire_at: int,
+        server_side: bool,
+        options: SubscriptionOptions,
+    ) -> None:
+        #: Channel-specific info (subscription token, API subscribe), shown with the publisher.
         self.chan_info = chan_info
         #: Unix seconds when the subscription expires unless refreshed; 0 = never.
         self.expire_at = expire_at
-        #: Subscribed by the server (token channels), not by a subscribe command.
+        #: Subscribed by the server (token, personal channel, API), not by a subscribe command.
         self.server_side = server_side
+        #: Presence, join/leave, positioning and recovery settings of this subscription.
+        self.options = options
 
 
 def _bad_request(reason: str) -> DisconnectException:
@@ -136,6 +160,11 @@ class Client:
             node.timers.call_later(stale, self._check_stale)
 
     # ---- identity ----
+
+    @property
+    def session(self) -> str:
+        """The emulation/unidirectional session id ("" for a plain WebSocket)."""
+        return getattr(self.transport, "session", "")
 
     def client_info(self, chan_info: bytes = b"") -> ClientInfo:
         """This connection as ClientInfo (for publications, presence, join/leave)."""
@@ -206,11 +235,11 @@ class Client:
         elif cmd.unsubscribe is not None:
             await self._unsubscribe(cmd.id, cmd.unsubscribe)
         elif cmd.presence is not None:
-            self._not_available_channel_command(cmd.presence)
+            self._check_presence_access(cmd.presence.channel)
         elif cmd.presence_stats is not None:
-            self._not_available_channel_command(cmd.presence_stats)
+            self._check_presence_access(cmd.presence_stats.channel)
         elif cmd.history is not None:
-            self._not_available_channel_command(ChannelRequest(channel=cmd.history.channel))
+            self._check_history_access(cmd.history.channel)
         elif cmd.rpc is not None:
             await self._rpc(cmd.id, cmd.rpc)
         elif cmd.refresh is not None:
@@ -299,7 +328,7 @@ class Client:
         user = ""
         info = b""
         expire_at = 0
-        channels: tuple[str, ...] = ()
+        token_subs: dict[str, ServerSubscription] = {}
         if req.token:
             try:
                 token = node.token_verifier.verify_connection_token(req.token)
@@ -311,7 +340,7 @@ class Client:
                 if not cfg.insecure:
                     raise DisconnectException(codes.DISCONNECT_INVALID_TOKEN) from exc
             else:
-                user, info, channels = token.user, token.info, token.channels
+                user, info, token_subs = token.user, token.info, token.subs
                 expire_at = 0 if cfg.insecure else token.expire_at
                 if not user and cfg.disallow_anonymous_connection_tokens:
                     raise DisconnectException(codes.DISCONNECT_PERMISSION_DENIED)
@@ -320,9 +349,22 @@ class Client:
             raise DisconnectException(codes.DISCONNECT_BAD_REQUEST)
         if expire_at and expire_at <= now:
             raise _reply_error(codes.ERROR_EXPIRED)
-        for channel in channels:
-            node.channels.options(channel)  # unknown namespace -> 102
-        if cfg.channel_limit and len(channels) > cfg.channel_limit:
+
+        server_subs: dict[str, Subscription] = {}
+        for channel, claim in token_subs.items():
+            opts = node.channels.options(channel)  # unknown namespace -> 102
+            options = with_overrides(namespace_defaults(opts), claim.override)
+            server_subs[channel] = Subscription(claim.info, 0, True, options)
+        personal = cfg.subscribe_to_user_personal_channel
+        if personal.enabled and user:
+            channel = node.channels.personal_channel(user)
+            opts = node.channels.options(channel)
+            server_subs[channel] = Subscription(b"", 0, True, namespace_defaults(opts))
+            if personal.single_connection:
+                # One connection per user: the newest one wins (3504, no reconnect).
+                for other in node.hub.user_clients(user):
+                    other.disconnect(codes.DISCONNECT_CONNECTION_LIMIT)
+        if cfg.channel_limit and len(server_subs) > cfg.channel_limit:
             raise DisconnectException(codes.DISCONNECT_CHANNEL_LIMIT)
 
         self.user = user
@@ -340,10 +382,14 @@ class Client:
             result.pong = cfg.pong_timeout > 0 and not self.transport.unidirectional
             first = random.uniform(cfg.ping_interval / 2, cfg.ping_interval)
             node.timers.call_later(first, self._send_ping)
-        for channel in channels:
-            self.subs[channel] = Subscription(b"", 0, server_side=True)
+        for channel, server_sub in server_subs.items():
+            self.subs[channel] = server_sub
             await node.add_subscription(channel, self)
-            result.subs[channel] = SubscribeResult()
+            sub_result = SubscribeResult()
+            data = token_subs[channel].data if channel in token_subs else b""
+            if data:
+                sub_result.data = self.codec.payload(data)
+            result.subs[channel] = sub_result
         self._write_reply(Reply(id=cmd_id, connect=result))
 
     # ---- ping / pong ----
@@ -411,46 +457,56 @@ class Client:
     async def _subscribe(self, cmd_id: int, req: SubscribeRequest) -> None:
         node = self.node
         cfg = node.config.client
+        rules = node.channels
         channel = req.channel
+        # Checks in Centrifugo's order: the library's first, then the server's handler.
         if not channel:
             raise _bad_request("subscribe without channel")
         if req.delta and req.delta != "fossil":
             raise _bad_request(f"unknown delta type {req.delta!r}")
-        if cfg.channel_limit and len(self.subs) >= cfg.channel_limit:
-            raise _reply_error(codes.ERROR_LIMIT_EXCEEDED)
+        rules.check_length(channel)
         if channel in self.subs:
             raise _reply_error(codes.ERROR_ALREADY_SUBSCRIBED)
-        opts = self.node.channels.options(channel)
-        node.channels.check_client_name(channel)
+        if cfg.channel_limit and len(self.subs) >= cfg.channel_limit:
+            raise _reply_error(codes.ERROR_LIMIT_EXCEEDED)
+        _, tail, opts = rules.resolve(channel)
+        rules.check_name(channel, tail, opts)
+        user_limited = rules.is_user_limited(channel, opts)
+        options = namespace_defaults(opts)
         chan_info = b""
         expire_at = 0
         data = b""
         if req.token:
-            try:
-                token = node.subscription_token_verifier.verify_subscription_token(req.token)
-            except TokenExpiredError as exc:
-                raise _reply_error(codes.ERROR_TOKEN_EXPIRED) from exc
-            except InvalidTokenError as exc:
-                logger.info("client %s: invalid subscription token: %s", self.id, exc)
-                raise _reply_error(codes.ERROR_PERMISSION_DENIED) from exc
-            if (
-                token.channel != channel
-                or token.user != self.user
-                or (token.client and token.client != self.id)
-            ):
-                raise DisconnectException(codes.DISCONNECT_INVALID_TOKEN)
+            token = self._verify_subscription_token(channel, req.token)
+            options = with_overrides(options, token.override)
             chan_info, expire_at, data = token.info, token.expire_at, token.data
-        elif node.channels.is_private(channel):
+        elif rules.is_private(channel):
             raise _reply_error(codes.ERROR_PERMISSION_DENIED)
-        elif not (
-            (opts.allow_subscribe_for_client and (self.user or opts.allow_subscribe_for_anonymous))
-            or cfg.insecure
+        elif user_limited and rules.user_allowed(channel, self.user):
+            pass
+        elif not user_limited and may_subscribe_by_namespace(opts, self.user):
+            pass
+        elif not cfg.insecure:
+            raise _reply_error(codes.ERROR_PERMISSION_DENIED)
+        # Client opt-ins, each gated like Centrifugo gates it.
+        if req.positioned and (
+            opts.allow_positioning or may_see_history(opts, self.user, True, cfg.insecure)
         ):
-            raise _reply_error(codes.ERROR_PERMISSION_DENIED)
+            options = options._replace(positioning=True)
+        if req.recoverable and (
+            opts.allow_recovery or may_see_history(opts, self.user, True, cfg.insecure)
+        ):
+            options = options._replace(recovery=True)
+        if (
+            req.join_leave
+            and opts.join_leave
+            and may_see_presence(opts, self.user, True, cfg.insecure)
+        ):
+            options = options._replace(push_join_leave=True)
         now = time.time()
         if expire_at and expire_at <= now:
             raise _reply_error(codes.ERROR_EXPIRED)
-        self.subs[channel] = Subscription(chan_info, expire_at, server_side=False)
+        self.subs[channel] = Subscription(chan_info, expire_at, False, options)
         await node.add_subscription(channel, self)
         if self.state != CONNECTED or channel not in self.subs:
             return
@@ -464,6 +520,66 @@ class Client:
         # Written right after the hub registration, with no await in between, so this
         # reply precedes every publication of the channel sent to this connection.
         self._write_reply(Reply(id=cmd_id, subscribe=result))
+
+    def _verify_subscription_token(self, channel: str, token_text: str) -> SubscriptionToken:
+        try:
+            token = self.node.subscription_token_verifier.verify_subscription_token(token_text)
+        except TokenExpiredError as exc:
+            raise _reply_error(codes.ERROR_TOKEN_EXPIRED) from exc
+        except InvalidTokenError as exc:
+            logger.info("client %s: invalid subscription token: %s", self.id, exc)
+            raise _reply_error(codes.ERROR_PERMISSION_DENIED) from exc
+        if (
+            token.channel != channel
+            or token.user != self.user
+            or (token.client and token.client != self.id)
+        ):
+            raise DisconnectException(codes.DISCONNECT_INVALID_TOKEN)
+        return token
+
+    async def subscribe_server_side(
+        self,
+        channel: str,
+        options: SubscriptionOptions,
+        *,
+        chan_info: bytes = b"",
+        data: bytes = b"",
+        expire_at: int = 0,
+    ) -> None:
+        """Subscribe this connection on the server's initiative (API subscribe) and push it."""
+        if self.state != CONNECTED or channel in self.subs:
+            return
+        self.subs[channel] = Subscription(chan_info, expire_at, True, options)
+        await self.node.add_subscription(channel, self)
+        if self.state != CONNECTED or channel not in self.subs:
+            return
+        if expire_at:
+            self._schedule_sub_expiry_check(channel, expire_at)
+        payload = data
+
+        def build(codec: Codec) -> Push:
+            push = SubscribePushMsg()
+            if payload:
+                push.data = codec.payload(payload)
+            return Push(channel=channel, subscribe=push)
+
+        self.send_push(build)
+
+    def refresh_server_side(
+        self, *, expired: bool = False, expire_at: int | None = None, info: bytes | None = None
+    ) -> None:
+        """Apply a server API refresh: expire now, set a new expiry, replace the info."""
+        if self.state != CONNECTED:
+            return
+        if expired:
+            self.disconnect(codes.DISCONNECT_EXPIRED)
+            return
+        if info is not None:
+            self.conn_info = info
+        if expire_at is not None:
+            self.expire_at = expire_at
+            if expire_at:
+                self._schedule_expiry_check()
 
     def _schedule_sub_expiry_check(self, channel: str, expire_at: int) -> None:
         delay = expire_at - time.time() + self.node.config.client.expired_sub_close_delay
@@ -504,6 +620,8 @@ class Client:
         try:
             token = self.node.subscription_token_verifier.verify_subscription_token(req.token)
         except TokenExpiredError as exc:
+            # Centrifugo answers an empty result here and keeps the subscription without
+            # expiry; we answer 109 so the SDK fetches a fresh token instead.
             raise _reply_error(codes.ERROR_TOKEN_EXPIRED) from exc
         except InvalidTokenError as exc:
             raise DisconnectException(codes.DISCONNECT_INVALID_TOKEN) from exc
@@ -517,6 +635,7 @@ class Client:
         if token.expire_at and token.expire_at <= now:
             raise _reply_error(codes.ERROR_EXPIRED)
         sub.expire_at = token.expire_at
+        sub.chan_info = token.info
         result = SubRefreshResult()
         if sub.expire_at:
             result.expires = True
@@ -539,28 +658,46 @@ class Client:
         channel = req.channel
         if not channel:
             raise _bad_request("publish without channel")
-        opts = self.node.channels.options(channel)
-        node.channels.check_client_name(channel)
+        node.channels.check_length(channel)
+        _, tail, opts = node.channels.resolve(channel)
+        node.channels.check_name(channel, tail, opts)
         data = raw_bytes(req.data)
         _check_data_format(data, node.channels.data_format(opts))
         sub = self.subs.get(channel)
-        anonymous_ok = bool(self.user) or opts.allow_publish_for_anonymous
-        allowed = (
-            (opts.allow_publish_for_client and anonymous_ok)
-            or (opts.allow_publish_for_subscriber and sub is not None and anonymous_ok)
-            or node.config.client.insecure
-        )
-        if not allowed:
+        if not may_publish(opts, self.user, sub is not None, node.config.client.insecure):
             raise _reply_error(codes.ERROR_PERMISSION_DENIED)
         info = self.client_info(sub.chan_info if sub is not None else b"")
         await node.publish(channel, data, info=info)
         self._write_reply(Reply(id=cmd_id, publish=EmptyResult()))
 
-    def _not_available_channel_command(self, req: ChannelRequest) -> None:
-        # presence, presence_stats and history arrive with the presence/history issue.
-        if not req.channel:
-            raise _bad_request("command without channel")
-        self.node.channels.options(req.channel)
+    def _check_presence_access(self, channel: str) -> None:
+        node = self.node
+        if not channel:
+            raise _bad_request("presence without channel")
+        node.channels.check_length(channel)
+        _, tail, opts = node.channels.resolve(channel)
+        node.channels.check_name(channel, tail, opts)
+        if not opts.presence:
+            raise _reply_error(codes.ERROR_NOT_AVAILABLE)
+        subscribed = channel in self.subs
+        if not may_see_presence(opts, self.user, subscribed, node.config.client.insecure):
+            raise _reply_error(codes.ERROR_PERMISSION_DENIED)
+        # Presence storage arrives with the presence/history issue.
+        raise _reply_error(codes.ERROR_NOT_AVAILABLE)
+
+    def _check_history_access(self, channel: str) -> None:
+        node = self.node
+        if not channel:
+            raise _bad_request("history without channel")
+        node.channels.check_length(channel)
+        _, tail, opts = node.channels.resolve(channel)
+        node.channels.check_name(channel, tail, opts)
+        if not has_history(opts):
+            raise _reply_error(codes.ERROR_NOT_AVAILABLE)
+        subscribed = channel in self.subs
+        if not may_see_history(opts, self.user, subscribed, node.config.client.insecure):
+            raise _reply_error(codes.ERROR_PERMISSION_DENIED)
+        # History storage arrives with the presence/history issue.
         raise _reply_error(codes.ERROR_NOT_AVAILABLE)
 
     async def _rpc(self, cmd_id: int, req: RPCRequest) -> None:

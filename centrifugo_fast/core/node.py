@@ -14,13 +14,16 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+import msgspec
+
 from .._version import __version__
 from ..auth.jwt import TokenVerifier
-from ..codes import DISCONNECT_SHUTDOWN
+from ..codes import DISCONNECT_SHUTDOWN, UNSUBSCRIBE_SERVER, Disconnect
 from ..config.schema import Config
 from ..engine.base import PublishOptions
 from ..engine.memory import MemoryBroker
 from ..engine.types import ClientInfo, Publication, PublishResult
+from .access import SubscriptionOptions
 from .channels import ChannelRules
 from .fanout import FlushScheduler
 from .hub import Hub
@@ -51,7 +54,9 @@ class Node:
         self.broker = MemoryBroker(self)
         self.timers = TimerWheel(self.loop)
         self.flush_scheduler = FlushScheduler(self.loop.call_soon)
-        self.channels = ChannelRules(config.channel)
+        self.channels = ChannelRules(
+            config.channel, config.client.subscribe_to_user_personal_channel
+        )
         self.token_verifier = TokenVerifier(config.client.token)
         sub_cfg = config.client.subscription_token
         self.subscription_token_verifier = (
@@ -60,6 +65,23 @@ class Node:
         self.rpc_handlers: dict[str, RPCHandler] = {}
         self.message_handler: MessageHandler | None = None
         self.closing = False
+
+    def reload(self, config: Config) -> None:
+        """Apply new token settings and channel options (SIGHUP); connections stay open."""
+        client = msgspec.structs.replace(
+            self.config.client,
+            token=config.client.token,
+            subscription_token=config.client.subscription_token,
+        )
+        self.config = msgspec.structs.replace(self.config, client=client, channel=config.channel)
+        self.channels = ChannelRules(
+            config.channel, self.config.client.subscribe_to_user_personal_channel
+        )
+        self.token_verifier = TokenVerifier(config.client.token)
+        sub_cfg = config.client.subscription_token
+        self.subscription_token_verifier = (
+            TokenVerifier(sub_cfg) if sub_cfg.enabled else self.token_verifier
+        )
 
     # ---- publishing ----
 
@@ -92,6 +114,69 @@ class Node:
         """Remove `client` from `channel`; release the broker subscription when empty."""
         if self.hub.remove_subscription(channel, client):
             await self.broker.unsubscribe(channel)
+
+    # ---- acting on users' connections (server API) ----
+
+    def user_connections(self, user: str, client: str = "", session: str = "") -> list[Client]:
+        """This node's connections of `user`, narrowed to one client or session if given."""
+        return [
+            c
+            for c in self.hub.user_clients(user)
+            if (not client or c.id == client) and (not session or c.session == session)
+        ]
+
+    async def subscribe_user(
+        self,
+        user: str,
+        channel: str,
+        options: SubscriptionOptions,
+        *,
+        client: str = "",
+        session: str = "",
+        chan_info: bytes = b"",
+        data: bytes = b"",
+        expire_at: int = 0,
+    ) -> None:
+        """Subscribe a user's connections to `channel` (each gets a subscribe push)."""
+        for conn in self.user_connections(user, client, session):
+            await conn.subscribe_server_side(
+                channel, options, chan_info=chan_info, data=data, expire_at=expire_at
+            )
+
+    def unsubscribe_user(
+        self, user: str, channel: str, *, client: str = "", session: str = ""
+    ) -> None:
+        """Unsubscribe a user's connections from `channel` (unsubscribe push 2000)."""
+        for conn in self.user_connections(user, client, session):
+            conn.unsubscribe_server(channel, UNSUBSCRIBE_SERVER)
+
+    def disconnect_user(
+        self,
+        user: str,
+        disconnect: Disconnect,
+        *,
+        client: str = "",
+        session: str = "",
+        whitelist: frozenset[str] = frozenset(),
+    ) -> None:
+        """Close a user's connections, except whitelisted client ids."""
+        for conn in self.user_connections(user, client, session):
+            if conn.id not in whitelist:
+                conn.disconnect(disconnect)
+
+    def refresh_user(
+        self,
+        user: str,
+        *,
+        client: str = "",
+        session: str = "",
+        expired: bool = False,
+        expire_at: int | None = None,
+        info: bytes | None = None,
+    ) -> None:
+        """Expire, re-time or re-label a user's connections."""
+        for conn in self.user_connections(user, client, session):
+            conn.refresh_server_side(expired=expired, expire_at=expire_at, info=info)
 
     # ---- in-process handlers ----
 

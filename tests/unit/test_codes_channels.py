@@ -7,7 +7,12 @@ from typing import TypeVar
 import pytest
 
 from centrifugo_fast import codes
-from centrifugo_fast.config.schema import ChannelConfig, ChannelOptions, NamespaceConfig
+from centrifugo_fast.config.schema import (
+    ChannelConfig,
+    ChannelOptions,
+    NamespaceConfig,
+    PersonalChannelConfig,
+)
 from centrifugo_fast.core.channels import ChannelRules
 from centrifugo_fast.errors import ReplyErrorException
 
@@ -40,7 +45,8 @@ RULES = ChannelRules(
     ChannelConfig(
         without_namespace=ChannelOptions(allow_subscribe_for_client=True),
         namespaces=[NamespaceConfig(name="chat", presence=True)],
-    )
+    ),
+    PersonalChannelConfig(),
 )
 
 
@@ -61,7 +67,37 @@ def test_options_and_unknown_namespace() -> None:
 
 
 def test_name_length_and_private_prefix() -> None:
-    RULES.check_client_name("x" * 255)
+    RULES.check_length("x" * 255)
     with pytest.raises(ReplyErrorException):
-        RULES.check_client_name("x" * 256)
+        RULES.check_length("x" * 256)
     assert RULES.is_private("$room") and not RULES.is_private("room")
+
+
+def test_names_ascii_or_namespace_regex() -> None:
+    opts = ChannelOptions()
+    RULES.check_name("news", "news", opts)
+    with pytest.raises(ReplyErrorException):
+        RULES.check_name("новости", "новости", opts)
+    regex = ChannelOptions(channel_regex="^[a-z]+$")
+    rules = ChannelRules(ChannelConfig(without_namespace=regex), PersonalChannelConfig())
+    rules.check_name("новости", "abc", regex)  # the regex replaces the ASCII rule
+    with pytest.raises(ReplyErrorException):
+        rules.check_name("x", "ABC", regex)
+
+
+def test_user_limited_channels() -> None:
+    opts = ChannelOptions(allow_user_limited_channels=True)
+    assert RULES.is_user_limited("dialog#1,2", opts)
+    assert not RULES.is_user_limited("dialog#1,2", ChannelOptions())
+    assert RULES.user_allowed("dialog#1,2", "2")
+    assert not RULES.user_allowed("dialog#1,2", "3")
+    assert not RULES.user_allowed("dialog#1,2", "")
+    assert RULES.user_allowed("a#b#7", "7")  # the last boundary counts
+
+
+def test_personal_channel_names() -> None:
+    assert RULES.personal_channel("42") == "#42"
+    rules = ChannelRules(
+        ChannelConfig(), PersonalChannelConfig(enabled=True, personal_channel_namespace="me")
+    )
+    assert rules.personal_channel("42") == "me:#42"
