@@ -8,13 +8,12 @@ from urllib.parse import parse_qs
 
 import msgspec
 
-from ..codes import ERROR_INTERNAL, ReplyError
+from ..codes import ReplyError
 from ..config.schema import HttpApiConfig
-from ..errors import ReplyErrorException
 from ..protocol.http11 import render_response, text_response
 from ..protocol.messages import ErrorMsg
 from ..transport.http import Request
-from .methods import ApiMethods
+from .dispatch import ApiDispatcher, BadRequestBody
 
 logger = logging.getLogger("centrifugo_fast.api")
 
@@ -37,13 +36,10 @@ def _key_matches(given: str, key: str) -> bool:
 class HttpApi:
     """Serves the server API over HTTP for one listener."""
 
-    def __init__(self, methods: ApiMethods, config: HttpApiConfig) -> None:
-        self._methods = methods
+    def __init__(self, dispatcher: ApiDispatcher, config: HttpApiConfig) -> None:
+        self._dispatcher = dispatcher
         self._config = config
         self._prefix = config.handler_prefix.rstrip("/")
-        self._decoders = {
-            name: msgspec.json.Decoder(req_type) for name, (req_type, _) in methods.methods.items()
-        }
         if not config.key and not config.insecure:
             logger.warning("http_api.key is empty: every API request will be refused (401)")
 
@@ -74,23 +70,22 @@ class HttpApi:
         if not self.authorized(request):
             return render_response(401)
         method = request.path[len(self._prefix) :].strip("/")
-        entry = self._methods.methods.get(method)
-        if entry is None:
-            return text_response(404, f"unknown API method {method!r}")
-        _, handler = entry
+        dispatcher = self._dispatcher
         try:
-            req = self._decoders[method].decode(request.body)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            logger.debug("bad API request body for %s: %s", method, exc)
+            if not method:
+                body = await dispatcher.legacy(request.body)
+                return render_response(200, _JSON, body)
+            if method == "batch":
+                return render_response(200, _JSON, await dispatcher.batch(request.body))
+            if not dispatcher.knows(method):
+                return text_response(404, f"unknown API method {method!r}")
+            outcome = await dispatcher.call(method, dispatcher.decode(method, request.body))
+        except BadRequestBody as exc:
+            logger.debug("bad API request body for %r: %s", method, exc)
             return text_response(400)
-        try:
-            result = await handler(req)
-        except ReplyErrorException as exc:
-            return self._error_response(request, exc.error)
-        except Exception:
-            logger.exception("API method %s failed", method)
-            return self._error_response(request, ERROR_INTERNAL)
-        return render_response(200, _JSON, b'{"result":' + _encoder.encode(result) + b"}")
+        if isinstance(outcome, ReplyError):
+            return self._error_response(request, outcome)
+        return render_response(200, _JSON, b'{"result":' + _encoder.encode(outcome) + b"}")
 
     def _error_response(self, request: Request, error: ReplyError) -> bytes:
         msg = ErrorMsg(code=error.code, message=error.message)

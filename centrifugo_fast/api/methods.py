@@ -16,6 +16,7 @@ from msgspec import Raw
 
 from .. import codes
 from ..codes import ReplyError
+from ..core.access import has_history, namespace_defaults, with_overrides
 from ..core.node import Node
 from ..errors import ReplyErrorException
 from ..protocol.messages import EMPTY_RAW, ErrorMsg, Uint32, Uint64
@@ -64,6 +65,90 @@ class ChannelsRequest(_Req):
     pattern: str = ""
 
 
+class BoolValue(_Req):
+    value: bool = False
+
+
+class SubscribeOptionOverride(_Req):
+    presence: BoolValue | None = None
+    join_leave: BoolValue | None = None
+    force_push_join_leave: BoolValue | None = None
+    force_positioning: BoolValue | None = None
+    force_recovery: BoolValue | None = None
+
+    def as_dict(self) -> dict[str, bool]:
+        """The overrides that are set, as {"presence": True, ...}."""
+        return {
+            name: value.value
+            for name in self.__struct_fields__
+            if (value := getattr(self, name)) is not None
+        }
+
+
+class StreamPositionRequest(_Req):
+    offset: Uint64 = 0
+    epoch: str = ""
+
+
+class SubscribeRequest(_Req):
+    user: str = ""
+    channel: str = ""
+    info: Raw = EMPTY_RAW
+    b64info: str = ""
+    client: str = ""
+    session: str = ""
+    data: Raw = EMPTY_RAW
+    b64data: str = ""
+    recover_since: StreamPositionRequest | None = None
+    override: SubscribeOptionOverride | None = None
+    expire_at: int = 0
+
+
+class UnsubscribeRequest(_Req):
+    user: str = ""
+    channel: str = ""
+    client: str = ""
+    session: str = ""
+
+
+class DisconnectObject(_Req):
+    code: Uint32 = 0
+    reason: str = ""
+
+
+class DisconnectRequest(_Req):
+    user: str = ""
+    client: str = ""
+    session: str = ""
+    whitelist: list[str] = []
+    disconnect: DisconnectObject | None = None
+
+
+class RefreshRequest(_Req):
+    user: str = ""
+    client: str = ""
+    session: str = ""
+    expired: bool = False
+    expire_at: int = 0
+    info: Raw = EMPTY_RAW
+
+
+class ChannelRequest(_Req):
+    channel: str = ""
+
+
+class HistoryRequest(_Req):
+    channel: str = ""
+    limit: int = 0
+    since: StreamPositionRequest | None = None
+    reverse: bool = False
+
+
+class RPCRequest(_Req):
+    method: str = ""
+    params: Raw = EMPTY_RAW
+
+
 # ---- results ----
 
 
@@ -104,19 +189,31 @@ class ChannelsResult(_Res):
     channels: dict[str, ChannelInfo]
 
 
+class EmptyResult(_Res):
+    pass
+
+
 def _error(error: ReplyError) -> ReplyErrorException:
     return ReplyErrorException(error)
 
 
-def _payload(data: Raw, b64data: str) -> tuple[bytes, bool]:
-    """The publication bytes and whether they are known to be JSON."""
+def _raw(data: Raw) -> bytes:
+    raw = bytes(data)
+    return b"" if raw == b"null" else raw
+
+
+def _b64_or_raw(data: Raw, b64data: str) -> bytes:
     if b64data:
         try:
-            return base64.b64decode(b64data, validate=True), False
+            return base64.b64decode(b64data, validate=True)
         except (binascii.Error, ValueError) as exc:
             raise _error(codes.ERROR_BAD_REQUEST) from exc
-    raw = bytes(data)
-    return (b"" if raw == b"null" else raw), True
+    return _raw(data)
+
+
+def _payload(data: Raw, b64data: str) -> tuple[bytes, bool]:
+    """The publication bytes and whether they are known to be JSON (not from b64data)."""
+    return _b64_or_raw(data, b64data), not b64data
 
 
 class ApiMethods:
@@ -128,7 +225,16 @@ class ApiMethods:
         self.methods: dict[str, tuple[type[Any], Callable[[Any], Awaitable[msgspec.Struct]]]] = {
             "publish": (PublishRequest, self.publish),
             "broadcast": (BroadcastRequest, self.broadcast),
+            "subscribe": (SubscribeRequest, self.subscribe),
+            "unsubscribe": (UnsubscribeRequest, self.unsubscribe),
+            "disconnect": (DisconnectRequest, self.disconnect),
+            "refresh": (RefreshRequest, self.refresh),
+            "presence": (ChannelRequest, self.presence),
+            "presence_stats": (ChannelRequest, self.presence_stats),
+            "history": (HistoryRequest, self.history),
+            "history_remove": (ChannelRequest, self.history_remove),
             "info": (InfoRequest, self.info),
+            "rpc": (RPCRequest, self.rpc),
             "channels": (ChannelsRequest, self.channels),
         }
 
@@ -177,6 +283,98 @@ class ApiMethods:
             else:
                 responses.append(PublishResponse(result=result))
         return BroadcastResult(responses=responses)
+
+    async def subscribe(self, req: SubscribeRequest) -> EmptyResult:
+        """Subscribe an online user's connections to a channel (server-side subscription)."""
+        if not req.channel:
+            raise _error(codes.ERROR_BAD_REQUEST)
+        opts = self.node.channels.options(req.channel)
+        options = namespace_defaults(opts)
+        if req.override is not None:
+            options = with_overrides(options, req.override.as_dict())
+        await self.node.subscribe_user(
+            req.user,
+            req.channel,
+            options,
+            client=req.client,
+            session=req.session,
+            chan_info=_b64_or_raw(req.info, req.b64info),
+            data=_b64_or_raw(req.data, req.b64data),
+            expire_at=req.expire_at,
+        )
+        return EmptyResult()
+
+    async def unsubscribe(self, req: UnsubscribeRequest) -> EmptyResult:
+        """Unsubscribe a user's connections from a channel (unsubscribe push 2000)."""
+        if req.channel:
+            self.node.channels.options(req.channel)
+        self.node.unsubscribe_user(req.user, req.channel, client=req.client, session=req.session)
+        return EmptyResult()
+
+    async def disconnect(self, req: DisconnectRequest) -> EmptyResult:
+        """Close a user's connections; 3503 unless a custom code is given."""
+        disconnect = codes.DISCONNECT_FORCE_NO_RECONNECT
+        if req.disconnect is not None and req.disconnect.code:
+            disconnect = codes.Disconnect(req.disconnect.code, req.disconnect.reason)
+        self.node.disconnect_user(
+            req.user,
+            disconnect,
+            client=req.client,
+            session=req.session,
+            whitelist=frozenset(req.whitelist),
+        )
+        return EmptyResult()
+
+    async def refresh(self, req: RefreshRequest) -> EmptyResult:
+        """Expire, extend or re-label a user's connections."""
+        info = _raw(req.info)
+        self.node.refresh_user(
+            req.user,
+            client=req.client,
+            session=req.session,
+            expired=req.expired,
+            expire_at=req.expire_at or None,
+            info=info or None,
+        )
+        return EmptyResult()
+
+    def _presence_options(self, req: ChannelRequest) -> None:
+        if not req.channel:
+            raise _error(codes.ERROR_BAD_REQUEST)
+        if not self.node.channels.options(req.channel).presence:
+            raise _error(codes.ERROR_NOT_AVAILABLE)
+
+    async def presence(self, req: ChannelRequest) -> EmptyResult:
+        """Who is subscribed (arrives with the presence/history issue: 108 until then)."""
+        self._presence_options(req)
+        raise _error(codes.ERROR_NOT_AVAILABLE)
+
+    async def presence_stats(self, req: ChannelRequest) -> EmptyResult:
+        """Presence counts (108 until presence storage lands)."""
+        self._presence_options(req)
+        raise _error(codes.ERROR_NOT_AVAILABLE)
+
+    def _history_options(self, channel: str) -> None:
+        if not channel:
+            raise _error(codes.ERROR_BAD_REQUEST)
+        if not has_history(self.node.channels.options(channel)):
+            raise _error(codes.ERROR_NOT_AVAILABLE)
+
+    async def history(self, req: HistoryRequest) -> EmptyResult:
+        """A channel's history (108 until history storage lands)."""
+        self._history_options(req.channel)
+        raise _error(codes.ERROR_NOT_AVAILABLE)
+
+    async def history_remove(self, req: ChannelRequest) -> EmptyResult:
+        """Drop a channel's retained publications (108 until history storage lands)."""
+        self._history_options(req.channel)
+        raise _error(codes.ERROR_NOT_AVAILABLE)
+
+    async def rpc(self, req: RPCRequest) -> EmptyResult:
+        """Server-side RPC extensions: none are registered, so any method is not found."""
+        if not req.method:
+            raise _error(codes.ERROR_BAD_REQUEST)
+        raise _error(codes.API_ERROR_NOT_FOUND)
 
     async def info(self, req: InfoRequest) -> InfoResult:
         """Statistics of every node (one node with the memory engine)."""

@@ -9,12 +9,14 @@ import signal
 from collections.abc import Callable
 
 from .. import codes
+from ..api.dispatch import ApiDispatcher
 from ..api.http import HttpApi
 from ..api.methods import ApiMethods
 from ..codes import Disconnect
 from ..config.schema import Config
 from ..core.fanout import Writer
 from ..core.node import Node
+from ..errors import ConfigError
 from ..protocol.codec_json import JSON
 from ..protocol.handshake import Accepted, HandshakePolicy
 from .client_ws import WebSocketClientTransport, websocket_encoding_key
@@ -85,7 +87,7 @@ class Server:
             )
             router.add_websocket(cfg.websocket.handler_prefix, route)
         if not cfg.http_api.disabled:
-            api = HttpApi(ApiMethods(self.node), cfg.http_api)
+            api = HttpApi(ApiDispatcher(ApiMethods(self.node)), cfg.http_api)
             router.add(cfg.http_api.handler_prefix, api, prefix=True)
 
     def _client_handler(self, request: Request, accepted: Accepted) -> MessageHandler:
@@ -142,8 +144,13 @@ class Server:
             await listener.wait_closed()
 
 
-async def serve(config: Config, *, on_started: Callable[[Server], None] | None = None) -> None:
-    """Run a node until SIGINT/SIGTERM, then shut down gracefully."""
+async def serve(
+    config: Config,
+    *,
+    reload: Callable[[], Config] | None = None,
+    on_started: Callable[[Server], None] | None = None,
+) -> None:
+    """Run a node until SIGINT/SIGTERM, then shut down gracefully; SIGHUP calls `reload`."""
     loop = asyncio.get_running_loop()
     node = Node(config, loop)
     for warning in node.token_verifier.startup_warnings():
@@ -156,6 +163,8 @@ async def serve(config: Config, *, on_started: Callable[[Server], None] | None =
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if reload is not None:
+        loop.add_signal_handler(signal.SIGHUP, _reloader(node, reload))
     if on_started is not None:
         on_started(server)
     try:
@@ -173,11 +182,24 @@ async def serve(config: Config, *, on_started: Callable[[Server], None] | None =
                 pass
 
 
-def run(config: Config) -> None:
+def _reloader(node: Node, reload: Callable[[], Config]) -> Callable[[], None]:
+    def on_sighup() -> None:
+        try:
+            config = reload()
+        except ConfigError as exc:
+            logger.error("reload failed, keeping the running configuration: %s", exc)
+            return
+        node.reload(config)
+        logger.info("reloaded token settings and channel options")
+
+    return on_sighup
+
+
+def run(config: Config, reload: Callable[[], Config] | None = None) -> None:
     """Run the server on uvloop when installed, else on asyncio's default loop."""
     try:
         import uvloop
     except ImportError:
-        asyncio.run(serve(config))
+        asyncio.run(serve(config, reload=reload))
     else:
-        uvloop.run(serve(config))
+        uvloop.run(serve(config, reload=reload))
