@@ -21,7 +21,7 @@ from .config.loader import _leaves, load_config
 from .config.schema import Config
 from .errors import ConfigError
 
-_SUBCOMMANDS = ("version", "gentoken", "genconfig", "checkconfig")
+_SUBCOMMANDS = ("version", "gentoken", "gensubtoken", "genconfig", "checkconfig", "configdoc")
 _LOG_LEVELS = {
     "trace": logging.DEBUG,
     "debug": logging.DEBUG,
@@ -96,11 +96,13 @@ def _load(config_path: str | None, overrides: dict[str, Any] | None = None) -> C
 def _cmd_gentoken(argv: Sequence[str]) -> int:
     from .auth.jwt import make_token
 
-    parser = argparse.ArgumentParser(prog="centrifugo-fast gentoken")
-    parser.add_argument("-c", "--config", default=None)
-    parser.add_argument("-u", "--user", default="")
-    parser.add_argument("-t", "--ttl", type=int, default=604800)
-    parser.add_argument("-q", "--quiet", action="store_true")
+    parser = argparse.ArgumentParser(
+        prog="centrifugo-fast gentoken", description="Print an HS256 connection JWT."
+    )
+    parser.add_argument("-c", "--config", default=None, help="config file")
+    parser.add_argument("-u", "--user", default="", help="user ID (empty: anonymous)")
+    parser.add_argument("-t", "--ttl", type=int, default=604800, help="seconds; -1: no exp")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only the token")
     args = parser.parse_args(argv)
     config = _load(args.config)
     secret = config.client.token.hmac_secret_key
@@ -116,9 +118,46 @@ def _cmd_gentoken(argv: Sequence[str]) -> int:
     return 0
 
 
+def _cmd_gensubtoken(argv: Sequence[str]) -> int:
+    from .auth.jwt import make_token
+
+    parser = argparse.ArgumentParser(
+        prog="centrifugo-fast gensubtoken", description="Print an HS256 subscription JWT."
+    )
+    parser.add_argument("-c", "--config", default=None, help="config file")
+    parser.add_argument("-u", "--user", default="", help="user ID (empty: anonymous)")
+    parser.add_argument("-s", "--channel", required=True, help="channel to grant")
+    parser.add_argument("-t", "--ttl", type=int, default=604800, help="seconds; -1: no exp")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only the token")
+    args = parser.parse_args(argv)
+    config = _load(args.config)
+    token_cfg = (
+        config.client.subscription_token
+        if config.client.subscription_token.enabled
+        else config.client.token
+    )
+    if not token_cfg.hmac_secret_key:
+        print("no HMAC secret key for subscription tokens in the configuration", file=sys.stderr)
+        return 1
+    ttl = None if args.ttl < 0 else args.ttl
+    token = make_token(token_cfg.hmac_secret_key, args.user, ttl, extra={"channel": args.channel})
+    if args.quiet:
+        print(token)
+    else:
+        shown = "infinite" if ttl is None else f"{ttl}s"
+        print(
+            f'HMAC SHA-256 JWT for user "{args.user}" and channel "{args.channel}" '
+            f"with expiration TTL {shown}:\n{token}"
+        )
+    return 0
+
+
 def _cmd_genconfig(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="centrifugo-fast genconfig")
-    parser.add_argument("-c", "--config", default="config.json")
+    parser = argparse.ArgumentParser(
+        prog="centrifugo-fast genconfig",
+        description="Write a minimal config with fresh random secrets (never overwrites).",
+    )
+    parser.add_argument("-c", "--config", default="config.json", help="file to write")
     args = parser.parse_args(argv)
     path = Path(args.config)
     if path.exists():
@@ -143,8 +182,10 @@ def _cmd_genconfig(argv: Sequence[str]) -> int:
 
 
 def _cmd_checkconfig(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="centrifugo-fast checkconfig")
-    parser.add_argument("-c", "--config", default="config.json")
+    parser = argparse.ArgumentParser(
+        prog="centrifugo-fast checkconfig", description="Load and validate a config file."
+    )
+    parser.add_argument("-c", "--config", default="config.json", help="file to check")
     args = parser.parse_args(argv)
     _load(args.config)
     print(f"{args.config} is valid")
@@ -162,13 +203,25 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 0
             if command == "gentoken":
                 return _cmd_gentoken(rest)
+            if command == "gensubtoken":
+                return _cmd_gensubtoken(rest)
+            if command == "configdoc":
+                from .config.reference import markdown
+
+                print(markdown())
+                return 0
             if command == "genconfig":
                 return _cmd_genconfig(rest)
             return _cmd_checkconfig(rest)
-        parser = argparse.ArgumentParser(prog="centrifugo-fast", add_help=True)
+        parser = argparse.ArgumentParser(
+            prog="centrifugo-fast",
+            description="Run the server. Subcommands: " + ", ".join(_SUBCOMMANDS) + ".",
+            epilog="Any option can also be given as --section.option VALUE "
+            "(e.g. --client.insecure, --log.level debug).",
+        )
         parser.add_argument("-c", "--config", default=None, help="config file (JSON, YAML, TOML)")
-        parser.add_argument("-p", "--port", type=int, default=None)
-        parser.add_argument("-a", "--address", default=None)
+        parser.add_argument("-p", "--port", type=int, default=None, help="http_server.port")
+        parser.add_argument("-a", "--address", default=None, help="http_server.address")
         known, rest = parser.parse_known_args(args)
         overrides = _option_overrides(rest)
         if known.port is not None:
@@ -181,8 +234,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     from .transport.server import run
 
+    def reload() -> Config:
+        return load_config(
+            known.config or "config.json",
+            overrides=overrides,
+            path_required=known.config is not None,
+        )[0]
+
     try:
-        run(config)
+        run(config, reload)
     except OSError as exc:
         print(f"centrifugo-fast: {exc}", file=sys.stderr)
         return 1

@@ -20,7 +20,8 @@ import msgspec
 
 from ..errors import ConfigError
 from .schema import ChannelOptions, Config, Duration
-from .support import is_supported
+from .support import is_refused, is_supported
+from .v5 import upgrade
 
 _DURATION_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 _DURATION_UNITS = {
@@ -137,6 +138,26 @@ def _set_path(data: dict[str, Any], path: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
+def _namespace_env_overrides(data: dict[str, Any], env: Mapping[str, str]) -> set[str]:
+    """Apply CENTRIFUGO_CHANNEL_NAMESPACES_<NAME>_<OPTION> to namespaces already defined."""
+    namespaces = data.get("channel", {}).get("namespaces")
+    if not isinstance(namespaces, list):
+        return set()
+    option_types = _struct_fields(ChannelOptions)
+    used = set()
+    for ns in namespaces:
+        if not isinstance(ns, dict) or not isinstance(ns.get("name"), str):
+            continue
+        prefix = "CENTRIFUGO_CHANNEL_NAMESPACES_" + re.sub(r"[-.]", "_", ns["name"]).upper() + "_"
+        for option, ftype in option_types.items():
+            name = prefix + option.upper()
+            raw = env.get(name, "")
+            if raw != "":
+                ns[option] = _env_value(raw, ftype, name)
+                used.add(name)
+    return used
+
+
 def _unknown_keys(data: Mapping[str, Any], tp: Any, prefix: str) -> Iterator[str]:
     fields = _struct_fields(tp)
     for key, value in data.items():
@@ -185,12 +206,24 @@ def load_config(
             raise ConfigError(f"config file {file} not found")
         else:
             warnings.append(f"config file {file} not found, using defaults")
+    warnings += upgrade(data, frozenset(Config.__struct_fields__))
     env = os.environ if environ is None else environ
+    used_env: set[str] = set()
     for leaf, ftype in _leaves(Config):
         name = "CENTRIFUGO_" + leaf.upper().replace(".", "_")
         raw = env.get(name, "")
         if raw != "":
+            used_env.add(name)
             _set_path(data, leaf, _env_value(raw, ftype, name))
+    used_env |= _namespace_env_overrides(data, env)
+    for name in sorted(env):
+        if (
+            name.startswith("CENTRIFUGO_")
+            and not name.startswith(("CENTRIFUGO_FAST_", "CENTRIFUGO_VAR_"))
+            and name not in used_env
+            and env[name] != ""
+        ):
+            warnings.append(f"unknown environment variable {name}, ignored")
     known = {name for name, _ in _leaves(Config)}
     for leaf, value in (overrides or {}).items():
         if leaf not in known:
@@ -204,6 +237,8 @@ def load_config(
     except msgspec.ValidationError as exc:
         raise ConfigError(f"invalid configuration: {_describe(exc)}") from exc
     for leaf, value in _set_leaves(data, ""):
+        if is_refused(leaf, value):
+            raise ConfigError(f"config option {leaf} is not supported by centrifugo-fast")
         if not is_supported(leaf, value):
             warnings.append(f"config option {leaf} is not supported yet and has no effect")
     validate(config)
@@ -271,6 +306,22 @@ def validate(config: Config) -> None:
         if not value.startswith("/"):
             raise ConfigError(f"{prefix_key} must start with /")
     channel = config.channel
+    personal = client.subscribe_to_user_personal_channel
+    names = {ns.name for ns in channel.namespaces}
+    if personal.enabled and personal.personal_channel_namespace:
+        if personal.personal_channel_namespace not in names:
+            raise ConfigError(
+                "client.subscribe_to_user_personal_channel.personal_channel_namespace "
+                f"{personal.personal_channel_namespace!r} is not a defined namespace"
+            )
+    for section in ("token", "subscription_token"):
+        token = getattr(client, section)
+        for claim in ("audience", "issuer"):
+            if getattr(token, claim) and getattr(token, claim + "_regex"):
+                raise ConfigError(
+                    f"client.{section}.{claim} and client.{section}.{claim}_regex "
+                    "are mutually exclusive"
+                )
     if channel.max_length <= 0:
         raise ConfigError("channel.max_length must be positive")
     if channel.publication_data_format not in _DATA_FORMATS:

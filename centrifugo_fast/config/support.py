@@ -1,8 +1,11 @@
 """Which configuration options this server implements so far.
 
-design.md §10: an option that is not built yet still lets the server start, but the loader
-warns naming it. Options listed here as unsupported warn only when set to a non-zero value.
-Remove a path from this list in the change that implements it.
+Two lists, both about options set to a non-zero value:
+  * NOT_YET: planned by an open issue. design.md §10: the server starts and warns, naming
+    the option. Remove a path from this list in the change that implements it.
+  * REFUSED: outside this project's scope (proxies, PRO-style map subscriptions, tags
+    filters). Silently ignoring them would change behaviour a Centrifugo user relies on, so
+    the loader stops with a message naming the option (issue 3: "rejected at startup").
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import re
 _INDEX = re.compile(r"\[\d+\]")
 
 # Channel options are checked under both `channel.without_namespace.X` and `channel.namespaces[].X`.
-UNSUPPORTED_CHANNEL_OPTIONS = frozenset(
+NOT_YET_CHANNEL_OPTIONS = frozenset(
     {
         "presence",
         "join_leave",
@@ -25,17 +28,14 @@ UNSUPPORTED_CHANNEL_OPTIONS = frozenset(
         "force_recovery",
         "allow_recovery",
         "force_recovery_mode",
-        "auto_cache_recover",
-        "allow_presence_for_subscriber",
-        "allow_presence_for_client",
-        "allow_presence_for_anonymous",
-        "allow_history_for_subscriber",
-        "allow_history_for_client",
-        "allow_history_for_anonymous",
-        "allow_user_limited_channels",
-        "channel_regex",
         "delta_publish",
         "allowed_delta_types",
+    }
+)
+
+REFUSED_CHANNEL_OPTIONS = frozenset(
+    {
+        "auto_cache_recover",
         "allow_tags_filter",
         "subscribe_proxy_enabled",
         "subscribe_proxy_name",
@@ -46,21 +46,17 @@ UNSUPPORTED_CHANNEL_OPTIONS = frozenset(
         "subscribe_stream_proxy_enabled",
         "subscribe_stream_proxy_name",
         "subscribe_stream_proxy_bidirectional",
-        "subscription_type",
     }
 )
 
-UNSUPPORTED = frozenset(
+#: Paths, or whole sections (every option under `section.`), planned but not built yet.
+NOT_YET = frozenset(
     {
         "http_server.internal_address",
         "http_server.internal_port",
-        "http_server.tls.enabled",
-        "http_server.tls.cert_pem",
-        "http_server.tls.key_pem",
-        "http_server.tls.server_ca_pem",
-        "http_server.tls.client_ca_pem",
+        "http_server.tls",
         "http_server.tls_external",
-        "http_server.internal_tls.enabled",
+        "http_server.internal_tls",
         "http_api.external",
         "websocket.write_timeout",
         "websocket.read_buffer_size",
@@ -79,10 +75,18 @@ UNSUPPORTED = frozenset(
         "client.token.issuer",
         "client.token.issuer_regex",
         "client.token.user_id_claim",
-        "client.subscription_token.enabled",
+        "client.subscription_token.hmac_previous_secret_key",
+        "client.subscription_token.hmac_previous_secret_key_valid_until",
+        "client.subscription_token.rsa_public_key",
+        "client.subscription_token.ecdsa_public_key",
+        "client.subscription_token.jwks_public_endpoint",
+        "client.subscription_token.audience",
+        "client.subscription_token.audience_regex",
+        "client.subscription_token.issuer",
+        "client.subscription_token.issuer_regex",
+        "client.subscription_token.user_id_claim",
         "client.insecure_skip_token_signature_verify",
         "client.user_id_http_header",
-        "client.expired_sub_close_delay",
         "client.user_connection_limit",
         "client.connection_limit",
         "client.connection_rate_limit",
@@ -91,32 +95,65 @@ UNSUPPORTED = frozenset(
         "client.recovery_max_publication_limit",
         "client.concurrency",
         "client.connect_include_server_time",
-        "client.subscribe_to_user_personal_channel.enabled",
-        "client.proxy.connect.enabled",
-        "client.proxy.refresh.enabled",
-        "channel.user_boundary",
-        "channel.user_separator",
+        "channel.history_meta_ttl",
         "node.info_metrics_aggregate_interval",
-        "admin.enabled",
-        "health.enabled",
-        "prometheus.enabled",
-        "sse.enabled",
-        "http_stream.enabled",
-        "uni_websocket.enabled",
-        "uni_sse.enabled",
-        "uni_http_stream.enabled",
+        "engine.redis",
+        "admin",
+        "health",
+        "prometheus",
+        "sse",
+        "http_stream",
+        "uni_websocket",
+        "uni_sse",
+        "uni_http_stream",
     }
 )
+
+#: Paths or sections outside this project's scope.
+REFUSED = frozenset({"client.proxy"})
+
+
+def listed(path: str, entries: frozenset[str]) -> bool:
+    """True when `path` is an entry or lies in a section that is an entry."""
+    if path in entries:
+        return True
+    parts = path.split(".")
+    return any(".".join(parts[:i]) in entries for i in range(1, len(parts)))
+
 
 _OFF_VALUES: tuple[object, ...] = (None, False, 0, 0.0, "", "0", "0s", [], {})
 
 
-def is_supported(path: str, value: object) -> bool:
-    """False when `path` names an option not implemented yet and `value` turns it on."""
-    if any(value == off and type(value) is type(off) for off in _OFF_VALUES):
-        return True
+def _is_off(value: object) -> bool:
+    return any(value == off and type(value) is type(off) for off in _OFF_VALUES)
+
+
+def _split(path: str) -> tuple[bool, str]:
+    """(is a channel option, normalised path or option name)."""
     path = _INDEX.sub("[]", path)
     for prefix in ("channel.without_namespace.", "channel.namespaces[]."):
         if path.startswith(prefix):
-            return path.removeprefix(prefix) not in UNSUPPORTED_CHANNEL_OPTIONS
-    return path not in UNSUPPORTED
+            return True, path.removeprefix(prefix)
+    return False, path
+
+
+def is_supported(path: str, value: object) -> bool:
+    """False when `path` names an option planned but not built yet and `value` turns it on."""
+    if _is_off(value):
+        return True
+    channel_option, name = _split(path)
+    if channel_option:
+        return name not in NOT_YET_CHANNEL_OPTIONS
+    return not listed(name, NOT_YET)
+
+
+def is_refused(path: str, value: object) -> bool:
+    """True when `path` names an option outside this server's scope and `value` turns it on."""
+    if _is_off(value):
+        return False
+    channel_option, name = _split(path)
+    if channel_option:
+        if name == "subscription_type":
+            return value != "stream"
+        return name in REFUSED_CHANNEL_OPTIONS
+    return listed(name, REFUSED)

@@ -88,3 +88,85 @@ def test_insecure_client_mode(make_server: Any) -> None:
     assert ws.reply(2) == {"id": 2, "subscribe": {}}
     ws.send_json({"id": 3, "publish": {"channel": "locked:x", "data": {"a": 1}}})
     assert ws.reply(3) == {"id": 3, "publish": {}}
+
+
+def test_gensubtoken(tmp_path: Path) -> None:
+    secret = "cli-test-secret-" + "0123456789abcdef" * 4
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"client": {"token": {"hmac_secret_key": secret}}}))
+    result = _cli("gensubtoken", "-c", str(path), "-u", "alice", "-s", "$room", "-q")
+    assert result.returncode == 0, result.stderr
+    claims = TokenVerifier(TokenConfig(hmac_secret_key=secret)).verify_subscription_token(
+        result.stdout.strip()
+    )
+    assert (claims.user, claims.channel) == ("alice", "$room")
+    assert _cli("gensubtoken", "-c", str(path), "-u", "a").returncode == 2  # -s is required
+
+
+def test_help_for_every_subcommand() -> None:
+    for sub in ("gentoken", "gensubtoken", "genconfig", "checkconfig"):
+        result = _cli(sub, "--help")
+        assert result.returncode == 0 and "usage: centrifugo-fast " + sub in result.stdout
+    assert "--section.option" in _cli("--help").stdout
+
+
+def test_genconfig_output_runs_a_server(tmp_path: Path) -> None:
+    from tests.serverproc import ServerProcess
+
+    assert _cli("genconfig", "-c", "config.json", cwd=tmp_path).returncode == 0
+    config = json.loads((tmp_path / "config.json").read_text())
+    server = ServerProcess(config).start()
+    try:
+        token = _cli("gentoken", "-c", str(server.config_path), "-u", "42", "-q").stdout.strip()
+        ws = RawWebSocket(server.host, server.port).open()
+        assert "connect" in ws.connect(token)
+    finally:
+        server.close()
+
+
+def test_sighup_reloads_channel_options_and_keys(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    from centrifugo_fast.auth.jwt import make_token
+    from tests.serverproc import BASE_CONFIG, SECRET, ServerProcess, merge
+
+    server = ServerProcess(merge(BASE_CONFIG, {})).start()
+    try:
+        ws = RawWebSocket(server.host, server.port).open()
+        ws.connect(make_token(SECRET, "u", 3600))
+        ws.send_json({"id": 2, "subscribe": {"channel": "locked:x"}})
+        assert ws.reply(2)["error"]["code"] == 103
+        new_secret = "rotated-secret-" + "0123456789abcdef" * 4
+        config = merge(
+            BASE_CONFIG,
+            {
+                "client": {"token": {"hmac_secret_key": new_secret}},
+                "channel": {"namespaces": [{"name": "locked", "allow_subscribe_for_client": True}]},
+            },
+        )
+        server.config_path.write_text(json.dumps(config))
+        assert server.proc is not None
+        server.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 5
+        while "reloaded" not in server.output() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # The open connection survived and now sees the new options.
+        ws.send_json({"id": 3, "subscribe": {"channel": "locked:x"}})
+        assert ws.reply(3) == {"id": 3, "subscribe": {}}
+        fresh = RawWebSocket(server.host, server.port).open()
+        assert "connect" in fresh.connect(make_token(new_secret, "v", 60))
+        old = RawWebSocket(server.host, server.port).open()
+        old.send_json({"id": 1, "connect": {"token": make_token(SECRET, "v", 60)}})
+        assert old.close_code() == 3500
+        # A broken file on SIGHUP keeps the running configuration.
+        server.config_path.write_text("{broken")
+        server.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 5
+        while "reload failed" not in server.output() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "reload failed" in server.output()
+        ws.send_json({"id": 4, "unsubscribe": {"channel": "locked:x"}})
+        assert ws.reply(4) == {"id": 4, "unsubscribe": {}}
+    finally:
+        server.close()
