@@ -31,6 +31,7 @@ GEN = ROOT / "build" / "cython-gen"
 HAND_WRITTEN = ["centrifugo_fast/protocol/_wsframe_c.pyx"]
 PURE_MODE = [
     "centrifugo_fast/core/_fanout_py.py",
+    "centrifugo_fast/engine/_history_py.py",
 ]
 
 

@@ -37,3 +37,13 @@ def fanout(request: pytest.FixtureRequest) -> ModuleType:
     return load_twin(
         request.param, "centrifugo_fast.core._fanout_c", "centrifugo_fast.core._fanout_py"
     )
+
+
+@pytest.fixture(params=TWIN_IDS)
+def history(request: pytest.FixtureRequest) -> ModuleType:
+    """The history streams twin under test ("c" compiled, "py" pure)."""
+    return load_twin(
+        request.param,
+        "centrifugo_fast.engine._history_c",
+        "centrifugo_fast.engine._history_py",
+    )

@@ -57,3 +57,13 @@ def make_server() -> Iterator[Callable[..., ServerProcess]]:
     close_all()  # clients first, so the servers' graceful shutdown has nobody to wait for
     for proc in started:
         proc.close()
+
+
+@pytest.fixture(params=TWIN_IDS)
+def history(request: pytest.FixtureRequest) -> ModuleType:
+    """The history streams twin under test."""
+    return load_twin(
+        request.param,
+        "centrifugo_fast.engine._history_c",
+        "centrifugo_fast.engine._history_py",
+    )

@@ -36,6 +36,7 @@ def test_missing_compiled_twin(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_required_extensions_are_actually_loaded() -> None:
     """In the compiled CI run every selector must have picked its compiled twin."""
     from centrifugo_fast.core import fanout  # noqa: F401
+    from centrifugo_fast.engine import history  # noqa: F401
     from centrifugo_fast.protocol import frames  # noqa: F401
 
     expected = "py" if twins.extensions_disabled() else "c"
@@ -43,4 +44,5 @@ def test_required_extensions_are_actually_loaded() -> None:
         pytest.skip("neither switch set: either twin is acceptable")
     assert twins.LOADED["core.fanout"] == expected
     assert twins.LOADED["protocol.frames"] == expected
+    assert twins.LOADED["engine.history"] == expected
     assert os.environ.get("CENTRIFUGO_FAST_NO_EXTENSIONS", "") != "1" or expected == "py"
