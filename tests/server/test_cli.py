@@ -170,3 +170,17 @@ def test_sighup_reloads_channel_options_and_keys(tmp_path: Path) -> None:
         assert ws.reply(4) == {"id": 4, "unsubscribe": {}}
     finally:
         server.close()
+
+
+def test_checkconfig_bad_file_exits_1_naming_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("client:\n  ping_interval: 5s\n  pong_timeout: 8s\n")
+    result = _cli("checkconfig", "-c", str(path))
+    assert result.returncode == 1
+    assert "client.ping_interval" in result.stderr
+    refused = tmp_path / "refused.json"
+    refused.write_text(
+        json.dumps({"channel": {"namespaces": [{"name": "ab", "publish_proxy_enabled": True}]}})
+    )
+    result = _cli("checkconfig", "-c", str(refused))
+    assert result.returncode == 1 and "publish_proxy_enabled" in result.stderr
