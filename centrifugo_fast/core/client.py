@@ -23,7 +23,7 @@ from ..auth.jwt import (
     TokenExpiredError,
 )
 from ..codes import Disconnect, ReplyError
-from ..engine.types import ClientInfo
+from ..engine.types import ClientInfo, Publication, StreamPosition
 from ..errors import DisconnectException, ReplyErrorException
 from ..protocol.codec import Codec, CodecError
 from ..protocol.codec_json import raw_bytes
@@ -35,6 +35,10 @@ from ..protocol.messages import (
     DisconnectPushMsg,
     EmptyResult,
     ErrorMsg,
+    HistoryRequest,
+    HistoryResult,
+    PresenceResult,
+    PresenceStatsResult,
     PublishRequest,
     Push,
     RefreshRequest,
@@ -75,7 +79,7 @@ CLOSED = 2
 class Subscription:
     """One channel subscription of a connection."""
 
-    __slots__ = ("chan_info", "expire_at", "server_side", "options")
+    __slots__ = ("chan_info", "expire_at", "server_side", "options", "offset", "epoch")
 
     def __init__(
         self,
@@ -92,6 +96,9 @@ class Subscription:
         self.server_side = server_side
         #: Presence, join/leave, positioning and recovery settings of this subscription.
         self.options = options
+        #: Stream position delivered so far (positioned subscriptions only).
+        self.offset = 0
+        self.epoch = ""
 
 
 def _bad_request(reason: str) -> DisconnectException:
@@ -235,11 +242,11 @@ class Client:
         elif cmd.unsubscribe is not None:
             await self._unsubscribe(cmd.id, cmd.unsubscribe)
         elif cmd.presence is not None:
-            self._check_presence_access(cmd.presence.channel)
+            await self._presence(cmd.id, cmd.presence)
         elif cmd.presence_stats is not None:
-            self._check_presence_access(cmd.presence_stats.channel)
+            await self._presence_stats(cmd.id, cmd.presence_stats)
         elif cmd.history is not None:
-            self._check_history_access(cmd.history.channel)
+            await self._history(cmd.id, cmd.history)
         elif cmd.rpc is not None:
             await self._rpc(cmd.id, cmd.rpc)
         elif cmd.refresh is not None:
@@ -308,10 +315,10 @@ class Client:
             return
         node = self.node
         node.hub.remove_client(self)
-        channels = list(self.subs)
+        subs = list(self.subs.items())
         self.subs.clear()
-        for channel in channels:
-            run_eagerly(node.remove_subscription(channel, self), node.loop)
+        for channel, sub in subs:
+            run_eagerly(self._drop_subscription(channel, sub), node.loop)
 
     def _check_stale(self) -> None:
         if self.state == CONNECTING:
@@ -383,14 +390,15 @@ class Client:
             first = random.uniform(cfg.ping_interval / 2, cfg.ping_interval)
             node.timers.call_later(first, self._send_ping)
         for channel, server_sub in server_subs.items():
-            self.subs[channel] = server_sub
-            await node.add_subscription(channel, self)
-            sub_result = SubscribeResult()
+            sub_result = await self._activate(channel, server_sub, req.subs.get(channel))
             data = token_subs[channel].data if channel in token_subs else b""
             if data:
                 sub_result.data = self.codec.payload(data)
             result.subs[channel] = sub_result
         self._write_reply(Reply(id=cmd_id, connect=result))
+        for channel, server_sub in server_subs.items():
+            if server_sub.options.join_leave and self.subs.get(channel) is server_sub:
+                await node.publish_join(channel, self.client_info(server_sub.chan_info))
 
     # ---- ping / pong ----
 
@@ -506,20 +514,94 @@ class Client:
         now = time.time()
         if expire_at and expire_at <= now:
             raise _reply_error(codes.ERROR_EXPIRED)
-        self.subs[channel] = Subscription(chan_info, expire_at, False, options)
-        await node.add_subscription(channel, self)
-        if self.state != CONNECTED or channel not in self.subs:
+        sub = Subscription(chan_info, expire_at, False, options)
+        result = await self._activate(channel, sub, req)
+        if self.state != CONNECTED or self.subs.get(channel) is not sub:
             return
-        result = SubscribeResult()
         if data:
             result.data = self.codec.payload(data)
         if expire_at:
             result.expires = True
             result.ttl = max(int(expire_at - now), 0)
             self._schedule_sub_expiry_check(channel, expire_at)
-        # Written right after the hub registration, with no await in between, so this
-        # reply precedes every publication of the channel sent to this connection.
+        # Written right after the hub registration, with no publication in between, so
+        # this reply precedes every publication of the channel sent to this connection.
         self._write_reply(Reply(id=cmd_id, subscribe=result))
+        if options.join_leave:
+            await node.publish_join(channel, self.client_info(chan_info))
+
+    async def _activate(
+        self, channel: str, sub: Subscription, recover: SubscribeRequest | None
+    ) -> SubscribeResult:
+        """Register `sub` (position, recovery, hub, presence) and build its result.
+
+        With the memory engine nothing here suspends, so no publication of the channel can
+        slip between reading the stream position and joining the hub.
+        """
+        node = self.node
+        opts = sub.options
+        result = SubscribeResult()
+        positioned = opts.positioning or opts.recovery
+        if positioned:
+            result.positioned = True
+            result.recoverable = opts.recovery
+            pubs: list[Publication] = []
+            if opts.recovery and recover is not None and recover.recover:
+                result.was_recovering = True
+                pubs, top, recovered = await node.recover(
+                    channel, recover.offset, recover.epoch, opts.recovery_mode
+                )
+                result.recovered = recovered
+            else:
+                top = await node.stream_top(channel)
+            result.epoch, result.offset = top.epoch, top.offset
+            sub.epoch, sub.offset = top.epoch, top.offset
+            if result.recovered and recover is not None:
+                codec = self.codec
+                result.publications = [codec.publication(pub) for pub in pubs]
+                # As Centrifugo: the client's own offset; it catches up with the publications.
+                result.offset = recover.offset
+        self.subs[channel] = sub
+        await node.add_subscription(
+            channel, self, join_leave=opts.push_join_leave, positioned=positioned
+        )
+        if opts.presence and self.subs.get(channel) is sub:
+            await node.add_presence(channel, self.id, self.client_info(sub.chan_info))
+        return result
+
+    async def _drop_subscription(self, channel: str, sub: Subscription) -> None:
+        """Undo `_activate`: hub, presence, and the leave event."""
+        node = self.node
+        await node.remove_subscription(channel, self)
+        if sub.options.presence:
+            await node.remove_presence(channel, self.id, self.user)
+        if sub.options.join_leave:
+            await node.publish_leave(channel, self.client_info(sub.chan_info))
+
+    def advance_position(self, channel: str, offset: int, epoch: str) -> int:
+        """Track a positioned subscription: 1 next in order, 0 already seen, -1 a gap."""
+        sub = self.subs.get(channel)
+        if sub is None:
+            return 0
+        if not sub.epoch:
+            sub.epoch = epoch  # subscribed before the stream existed: adopt its epoch
+        if epoch == sub.epoch:
+            if offset == sub.offset + 1:
+                sub.offset = offset
+                return 1
+            if offset <= sub.offset:
+                return 0
+        return -1
+
+    def insufficient_state(self, channel: str) -> None:
+        """A positioned subscription missed publications: resubscribe (2500) or reconnect."""
+        sub = self.subs.get(channel)
+        if sub is None:
+            return
+        if sub.server_side:
+            self.disconnect(codes.DISCONNECT_INSUFFICIENT_STATE)
+        else:
+            self.unsubscribe_server(channel, codes.UNSUBSCRIBE_INSUFFICIENT_STATE)
 
     def _verify_subscription_token(self, channel: str, token_text: str) -> SubscriptionToken:
         try:
@@ -549,21 +631,28 @@ class Client:
         """Subscribe this connection on the server's initiative (API subscribe) and push it."""
         if self.state != CONNECTED or channel in self.subs:
             return
-        self.subs[channel] = Subscription(chan_info, expire_at, True, options)
-        await self.node.add_subscription(channel, self)
-        if self.state != CONNECTED or channel not in self.subs:
+        sub = Subscription(chan_info, expire_at, True, options)
+        result = await self._activate(channel, sub, None)
+        if self.state != CONNECTED or self.subs.get(channel) is not sub:
             return
         if expire_at:
             self._schedule_sub_expiry_check(channel, expire_at)
         payload = data
 
         def build(codec: Codec) -> Push:
-            push = SubscribePushMsg()
+            push = SubscribePushMsg(
+                recoverable=result.recoverable,
+                epoch=result.epoch,
+                offset=result.offset,
+                positioned=result.positioned,
+            )
             if payload:
                 push.data = codec.payload(payload)
             return Push(channel=channel, subscribe=push)
 
         self.send_push(build)
+        if options.join_leave:
+            await self.node.publish_join(channel, self.client_info(chan_info))
 
     def refresh_server_side(
         self, *, expired: bool = False, expire_at: int | None = None, info: bytes | None = None
@@ -598,9 +687,10 @@ class Client:
 
     def unsubscribe_server(self, channel: str, unsub: codes.Unsubscribe) -> None:
         """Remove a subscription on the server's initiative and tell the client."""
-        if self.state != CONNECTED or self.subs.pop(channel, None) is None:
+        sub = self.subs.pop(channel, None) if self.state == CONNECTED else None
+        if sub is None:
             return
-        run_eagerly(self.node.remove_subscription(channel, self), self.node.loop)
+        run_eagerly(self._drop_subscription(channel, sub), self.node.loop)
         self.send_push(
             lambda _codec: Push(
                 channel=channel,
@@ -647,8 +737,9 @@ class Client:
         channel = req.channel
         if not channel:
             raise _bad_request("unsubscribe without channel")
-        if self.subs.pop(channel, None) is not None:
-            await self.node.remove_subscription(channel, self)
+        sub = self.subs.pop(channel, None)
+        if sub is not None:
+            await self._drop_subscription(channel, sub)
         self._write_reply(Reply(id=cmd_id, unsubscribe=EmptyResult()))
 
     # ---- publish, presence, history, rpc, send ----
@@ -682,11 +773,25 @@ class Client:
         subscribed = channel in self.subs
         if not may_see_presence(opts, self.user, subscribed, node.config.client.insecure):
             raise _reply_error(codes.ERROR_PERMISSION_DENIED)
-        # Presence storage arrives with the presence/history issue.
-        raise _reply_error(codes.ERROR_NOT_AVAILABLE)
 
-    def _check_history_access(self, channel: str) -> None:
+    async def _presence(self, cmd_id: int, req: ChannelRequest) -> None:
+        self._check_presence_access(req.channel)
+        entries = await self.node.presence(req.channel)
+        codec = self.codec
+        result = PresenceResult(
+            presence={client: codec.client_info(info) for client, info in entries.items()}
+        )
+        self._write_reply(Reply(id=cmd_id, presence=result))
+
+    async def _presence_stats(self, cmd_id: int, req: ChannelRequest) -> None:
+        self._check_presence_access(req.channel)
+        clients, users = await self.node.presence_stats(req.channel)
+        result = PresenceStatsResult(num_clients=clients, num_users=users)
+        self._write_reply(Reply(id=cmd_id, presence_stats=result))
+
+    async def _history(self, cmd_id: int, req: HistoryRequest) -> None:
         node = self.node
+        channel = req.channel
         if not channel:
             raise _bad_request("history without channel")
         node.channels.check_length(channel)
@@ -697,8 +802,19 @@ class Client:
         subscribed = channel in self.subs
         if not may_see_history(opts, self.user, subscribed, node.config.client.insecure):
             raise _reply_error(codes.ERROR_PERMISSION_DENIED)
-        # History storage arrives with the presence/history issue.
-        raise _reply_error(codes.ERROR_NOT_AVAILABLE)
+        limit = req.limit
+        cap = node.config.client.history_max_publication_limit
+        if cap > 0 and (limit < 0 or limit > cap):
+            limit = cap
+        since = None if req.since is None else StreamPosition(req.since.offset, req.since.epoch)
+        pubs, top = await node.history(channel, since=since, limit=limit, reverse=req.reverse)
+        codec = self.codec
+        result = HistoryResult(
+            publications=[codec.publication(pub) for pub in pubs],
+            epoch=top.epoch,
+            offset=top.offset,
+        )
+        self._write_reply(Reply(id=cmd_id, history=result))
 
     async def _rpc(self, cmd_id: int, req: RPCRequest) -> None:
         handlers = self.node.rpc_handlers

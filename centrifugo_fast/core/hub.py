@@ -11,9 +11,9 @@ import fnmatch
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from ..engine.types import Publication
+from ..engine.types import ClientInfo, Publication
 from ..protocol.codec import Codec, PayloadEncodingError
-from ..protocol.messages import Push
+from ..protocol.messages import JoinLeaveMsg, Push
 from .fanout import PreparedPush, Writer, broadcast
 
 if TYPE_CHECKING:
@@ -47,6 +47,10 @@ class Hub:
         self._encoders: list[PushEncoder] = []
         self._encoder_names: dict[str, int] = {}
         self._subs: dict[str, dict[str, Writer]] = {}
+        #: Subscribers that receive join/leave pushes.
+        self._join_leave: dict[str, dict[str, Writer]] = {}
+        #: Positioned subscribers, whose stream position is checked on every publication.
+        self._positioned: dict[str, dict[str, Client]] = {}
         self._clients: dict[str, Client] = {}
         self._users: dict[str, dict[str, Client]] = {}
         self._num_subs = 0
@@ -93,7 +97,9 @@ class Hub:
 
     # ---- subscriptions ----
 
-    def add_subscription(self, channel: str, client: Client) -> bool:
+    def add_subscription(
+        self, channel: str, client: Client, *, join_leave: bool = False, positioned: bool = False
+    ) -> bool:
         """Subscribe `client` to `channel`; True when it is the channel's first subscriber."""
         subs = self._subs.get(channel)
         first = subs is None
@@ -103,10 +109,18 @@ class Hub:
         if client.id not in subs:
             subs[client.id] = client.writer
             self._num_subs += 1
+        if join_leave:
+            self._join_leave.setdefault(channel, {})[client.id] = client.writer
+        if positioned:
+            self._positioned.setdefault(channel, {})[client.id] = client
         return first
 
     def remove_subscription(self, channel: str, client: Client) -> bool:
         """Unsubscribe `client`; True when the channel has no subscribers left."""
+        for extra in (self._join_leave, self._positioned):
+            entries = extra.get(channel)
+            if entries is not None and entries.pop(client.id, None) is not None and not entries:
+                del extra[channel]
         subs = self._subs.get(channel)
         if subs is None or subs.pop(client.id, None) is None:
             return False
@@ -125,11 +139,62 @@ class Hub:
         subs = self._subs.get(channel)
         if not subs:
             return 0
+        positioned = self._positioned.get(channel)
+        if positioned and pub.offset:
+            subs = self._check_positions(channel, pub, positioned, subs)
 
         def build(codec: Codec) -> Push:
             return Push(channel=channel, pub=codec.publication(pub))
 
         return self.broadcast(subs, build)
+
+    def _check_positions(
+        self,
+        channel: str,
+        pub: Publication,
+        positioned: dict[str, Client],
+        subs: dict[str, Writer],
+    ) -> dict[str, Writer]:
+        """Advance positioned subscribers; cut those with a gap or another epoch (2500/3010).
+
+        Returns the subscribers that get this publication: stale ones are removed first, and
+        a subscriber already past this offset (a duplicate) is skipped.
+        """
+        stale: list[Client] = []
+        duplicates: list[str] = []
+        for client in positioned.values():
+            outcome = client.advance_position(channel, pub.offset, pub.epoch)
+            if outcome < 0:
+                stale.append(client)
+            elif outcome == 0:
+                duplicates.append(client.id)
+        for client in stale:
+            client.insufficient_state(channel)
+        if duplicates:
+            subs = {k: w for k, w in self._subs.get(channel, {}).items() if k not in duplicates}
+        elif stale:
+            subs = self._subs.get(channel, {})
+        return subs
+
+    def broadcast_join(self, channel: str, info: ClientInfo) -> int:
+        """Deliver a join push to the channel's join/leave receivers."""
+        receivers = self._join_leave.get(channel)
+        if not receivers:
+            return 0
+        return self.broadcast(
+            receivers,
+            lambda codec: Push(channel=channel, join=JoinLeaveMsg(info=codec.client_info(info))),
+        )
+
+    def broadcast_leave(self, channel: str, info: ClientInfo) -> int:
+        """Deliver a leave push to the channel's join/leave receivers."""
+        receivers = self._join_leave.get(channel)
+        if not receivers:
+            return 0
+        return self.broadcast(
+            receivers,
+            lambda codec: Push(channel=channel, leave=JoinLeaveMsg(info=codec.client_info(info))),
+        )
 
     def broadcast(self, subs: dict[str, Writer], build: PushBuilder) -> int:
         """Encode `build` once per encoding key and enqueue it to every writer in `subs`."""

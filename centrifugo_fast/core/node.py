@@ -18,12 +18,19 @@ import msgspec
 
 from .._version import __version__
 from ..auth.jwt import TokenVerifier
-from ..codes import DISCONNECT_SHUTDOWN, UNSUBSCRIBE_SERVER, Disconnect
+from ..codes import (
+    DISCONNECT_SHUTDOWN,
+    ERROR_BAD_REQUEST,
+    ERROR_UNRECOVERABLE_POSITION,
+    UNSUBSCRIBE_SERVER,
+    Disconnect,
+)
 from ..config.schema import Config
-from ..engine.base import PublishOptions
-from ..engine.memory import MemoryBroker
-from ..engine.types import ClientInfo, Publication, PublishResult
-from .access import SubscriptionOptions
+from ..engine.base import HistoryFilter, PublishOptions
+from ..engine.memory import MemoryBroker, MemoryPresenceManager
+from ..engine.types import ClientInfo, Publication, PublishResult, StreamPosition
+from ..errors import ReplyErrorException
+from .access import SubscriptionOptions, has_history
 from .channels import ChannelRules
 from .fanout import FlushScheduler
 from .hub import Hub
@@ -51,7 +58,8 @@ class Node:
         self.version = __version__
         self.started_at = time.monotonic()
         self.hub = Hub()
-        self.broker = MemoryBroker(self)
+        self.broker = MemoryBroker(self, self.loop, config.channel.history_meta_ttl)
+        self.presence_manager = MemoryPresenceManager()
         self.timers = TimerWheel(self.loop)
         self.flush_scheduler = FlushScheduler(self.loop.call_soon)
         self.channels = ChannelRules(
@@ -93,21 +101,129 @@ class Node:
         info: ClientInfo | None = None,
         tags: dict[str, str] | None = None,
         data_is_json: bool = True,
+        skip_history: bool = False,
+        idempotency_key: str = "",
     ) -> PublishResult:
-        """Publish `data` into `channel`; subscribers on every node receive it."""
+        """Publish into `channel` (kept in history when its namespace has history)."""
+        opts = self.channels.options(channel)
+        keep = has_history(opts) and not skip_history
         return await self.broker.publish(
-            channel, data, PublishOptions(info=info, tags=tags, data_is_json=data_is_json)
+            channel,
+            data,
+            PublishOptions(
+                info=info,
+                tags=tags,
+                data_is_json=data_is_json,
+                history_size=opts.history_size if keep else 0,
+                history_ttl=float(opts.history_ttl) if keep else 0.0,
+                history_meta_ttl=float(opts.history_meta_ttl),
+                idempotency_key=idempotency_key,
+            ),
         )
 
     def handle_publication(self, channel: str, pub: Publication) -> None:
         """Broker callback: fan a publication out to this node's subscribers."""
         self.hub.broadcast_publication(channel, pub)
 
+    def handle_join(self, channel: str, info: ClientInfo) -> None:
+        """Broker callback: a connection joined `channel` somewhere."""
+        self.hub.broadcast_join(channel, info)
+
+    def handle_leave(self, channel: str, info: ClientInfo) -> None:
+        """Broker callback: a connection left `channel` somewhere."""
+        self.hub.broadcast_leave(channel, info)
+
+    # ---- history ----
+
+    async def history(
+        self,
+        channel: str,
+        *,
+        since: StreamPosition | None = None,
+        limit: int = 0,
+        reverse: bool = False,
+    ) -> tuple[list[Publication], StreamPosition]:
+        """Publications and the current top; 112 when `since` names another epoch."""
+        if reverse and since is not None and since.offset == 0:
+            raise ReplyErrorException(ERROR_BAD_REQUEST)
+        meta_ttl = float(self.channels.options(channel).history_meta_ttl)
+        pubs, top = await self.broker.history(
+            channel, HistoryFilter(since, limit, reverse), meta_ttl
+        )
+        if since is not None and since.epoch and since.epoch != top.epoch:
+            raise ReplyErrorException(ERROR_UNRECOVERABLE_POSITION)
+        return pubs, top
+
+    async def stream_top(self, channel: str) -> StreamPosition:
+        """The channel's current stream position (creating its meta if missing)."""
+        return (await self.history(channel))[1]
+
+    async def remove_history(self, channel: str) -> None:
+        """Drop a channel's retained publications; the stream position stays."""
+        await self.broker.remove_history(channel)
+
+    async def recover(
+        self, channel: str, offset: int, epoch: str, mode: str
+    ) -> tuple[list[Publication], StreamPosition, bool]:
+        """Missed publications since (offset, epoch): (publications, top, recovered).
+
+        Stream mode returns every missed publication or nothing (no partial ranges,
+        client-protocol §7.3); cache mode returns at most the latest one.
+        """
+        meta_ttl = float(self.channels.options(channel).history_meta_ttl)
+        if mode == "cache":
+            latest, top = await self.broker.history(channel, HistoryFilter(None, 1, True), meta_ttl)
+            same_state = offset > 0 and offset == top.offset and epoch == top.epoch
+            if not latest:
+                return [], top, same_state
+            recovered = latest[0].offset == top.offset
+            if recovered and not same_state:
+                return latest, top, True
+            return [], top, recovered
+        limit = self.config.client.recovery_max_publication_limit or -1
+        pubs, top = await self.broker.history(
+            channel, HistoryFilter(StreamPosition(offset, epoch), limit, False), meta_ttl
+        )
+        if epoch and epoch != top.epoch:
+            return [], top, False
+        if not pubs:
+            return [], top, top.offset == offset
+        recovered = pubs[0].offset == offset + 1 and pubs[-1].offset == top.offset
+        return (pubs if recovered else []), top, recovered
+
+    # ---- presence and join/leave ----
+
+    async def add_presence(self, channel: str, client_id: str, info: ClientInfo) -> None:
+        """Record a connection in the channel's presence."""
+        await self.presence_manager.add_presence(channel, client_id, info)
+
+    async def remove_presence(self, channel: str, client_id: str, user: str) -> None:
+        """Remove a connection from the channel's presence."""
+        await self.presence_manager.remove_presence(channel, client_id, user)
+
+    async def presence(self, channel: str) -> dict[str, ClientInfo]:
+        """Connections present in the channel, by client id."""
+        return await self.presence_manager.presence(channel)
+
+    async def presence_stats(self, channel: str) -> tuple[int, int]:
+        """(connections, distinct users) present in the channel."""
+        return await self.presence_manager.presence_stats(channel)
+
+    async def publish_join(self, channel: str, info: ClientInfo) -> None:
+        """Announce that a connection joined the channel."""
+        await self.broker.publish_join(channel, info)
+
+    async def publish_leave(self, channel: str, info: ClientInfo) -> None:
+        """Announce that a connection left the channel."""
+        await self.broker.publish_leave(channel, info)
+
     # ---- subscriptions ----
 
-    async def add_subscription(self, channel: str, client: Client) -> None:
+    async def add_subscription(
+        self, channel: str, client: Client, *, join_leave: bool = False, positioned: bool = False
+    ) -> None:
         """Register `client` in `channel` and make the broker deliver the channel here."""
-        if self.hub.add_subscription(channel, client):
+        if self.hub.add_subscription(channel, client, join_leave=join_leave, positioned=positioned):
             await self.broker.subscribe(channel)
 
     async def remove_subscription(self, channel: str, client: Client) -> None:

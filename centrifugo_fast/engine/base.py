@@ -1,18 +1,34 @@
-"""Engine interfaces (design.md §7): Broker and the event handler brokers deliver to."""
+"""Engine interfaces (design.md §7): Broker, PresenceManager and the handler brokers deliver to."""
 
 from __future__ import annotations
 
 from typing import NamedTuple, Protocol
 
-from .types import ClientInfo, Publication, PublishResult
+from .types import ClientInfo, Publication, PublishResult, StreamPosition
+
+#: How long an idempotency key suppresses a repeated publish (Centrifugo: 5 minutes).
+IDEMPOTENT_RESULT_TTL = 300.0
 
 
 class PublishOptions(NamedTuple):
-    """Per-publish options the broker needs."""
+    """Per-publish options the broker needs; history is kept when size and TTL are both > 0."""
 
     info: ClientInfo | None = None
     tags: dict[str, str] | None = None
     data_is_json: bool = True
+    history_size: int = 0
+    history_ttl: float = 0.0
+    history_meta_ttl: float = 0.0
+    idempotency_key: str = ""
+    idempotent_result_ttl: float = IDEMPOTENT_RESULT_TTL
+
+
+class HistoryFilter(NamedTuple):
+    """Which publications a history read returns (limit -1: all, 0: position only)."""
+
+    since: StreamPosition | None = None
+    limit: int = 0
+    reverse: bool = False
 
 
 class BrokerEventHandler(Protocol):
@@ -20,14 +36,40 @@ class BrokerEventHandler(Protocol):
 
     def handle_publication(self, channel: str, pub: Publication) -> None: ...
 
+    def handle_join(self, channel: str, info: ClientInfo) -> None: ...
+
+    def handle_leave(self, channel: str, info: ClientInfo) -> None: ...
+
 
 class Broker(Protocol):
-    """Publishes into channels and tracks this node's interest in them."""
+    """Publishes into channels, keeps their history, tracks this node's interest."""
 
     async def publish(self, channel: str, data: bytes, opts: PublishOptions) -> PublishResult: ...
+
+    async def publish_join(self, channel: str, info: ClientInfo) -> None: ...
+
+    async def publish_leave(self, channel: str, info: ClientInfo) -> None: ...
+
+    async def history(
+        self, channel: str, flt: HistoryFilter, meta_ttl: float
+    ) -> tuple[list[Publication], StreamPosition]: ...
+
+    async def remove_history(self, channel: str) -> None: ...
 
     async def subscribe(self, channel: str) -> None: ...
 
     async def unsubscribe(self, channel: str) -> None: ...
 
     async def close(self) -> None: ...
+
+
+class PresenceManager(Protocol):
+    """Who is subscribed to a channel, across nodes."""
+
+    async def add_presence(self, channel: str, client_id: str, info: ClientInfo) -> None: ...
+
+    async def remove_presence(self, channel: str, client_id: str, user: str) -> None: ...
+
+    async def presence(self, channel: str) -> dict[str, ClientInfo]: ...
+
+    async def presence_stats(self, channel: str) -> tuple[int, int]: ...
