@@ -121,18 +121,22 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.output()}")
+                output = self.output()
+                self.close()
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{output}")
             try:
                 with socket.create_connection((self.host, self.port), timeout=0.2):
                     return self
             except OSError:
                 time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"server did not start in {timeout}s:\n{self.output()}")
+        output = self.output()
+        self.close()
+        raise RuntimeError(f"server did not start in {timeout}s:\n{output}")
 
     def output(self) -> str:
         """Everything the server logged so far."""
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text(errors="replace")
 
     def alive(self) -> bool:
@@ -151,7 +155,8 @@ class ServerProcess:
                 self.proc.kill()
                 self.proc.wait()
         code = self.proc.returncode
-        self._log.close()
+        if not self._log.closed:
+            self._log.close()
         return code
 
     def close(self) -> None:

@@ -18,7 +18,9 @@ from .. import codes
 from ..codes import ReplyError
 from ..core.access import has_history, namespace_defaults, with_overrides
 from ..core.node import Node
+from ..engine.types import ClientInfo, StreamPosition
 from ..errors import ReplyErrorException
+from ..protocol.codec_json import embed
 from ..protocol.messages import EMPTY_RAW, ErrorMsg, Uint32, Uint64
 
 
@@ -189,6 +191,35 @@ class ChannelsResult(_Res):
     channels: dict[str, ChannelInfo]
 
 
+class ClientInfoResult(_Res):
+    user: str
+    client: str
+    conn_info: Raw = EMPTY_RAW
+    chan_info: Raw = EMPTY_RAW
+
+
+class PresenceResult(_Res):
+    presence: dict[str, ClientInfoResult]
+
+
+class PresenceStatsResult(_Res):
+    num_clients: Uint32
+    num_users: Uint32
+
+
+class PublicationResult(_Res):
+    data: Raw = EMPTY_RAW
+    info: ClientInfoResult | None = None
+    offset: Uint64 = 0
+    tags: dict[str, str] = {}
+
+
+class HistoryResult(_Res):
+    publications: list[PublicationResult]
+    offset: Uint64
+    epoch: str
+
+
 class EmptyResult(_Res):
     pass
 
@@ -209,6 +240,15 @@ def _b64_or_raw(data: Raw, b64data: str) -> bytes:
         except (binascii.Error, ValueError) as exc:
             raise _error(codes.ERROR_BAD_REQUEST) from exc
     return _raw(data)
+
+
+def _client_info(info: ClientInfo) -> ClientInfoResult:
+    return ClientInfoResult(
+        user=info.user,
+        client=info.client,
+        conn_info=embed(info.conn_info),
+        chan_info=embed(info.chan_info),
+    )
 
 
 def _payload(data: Raw, b64data: str) -> tuple[bytes, bool]:
@@ -239,7 +279,13 @@ class ApiMethods:
         }
 
     async def _publish_one(
-        self, channel: str, data: bytes, is_json: bool, tags: dict[str, str]
+        self,
+        channel: str,
+        data: bytes,
+        is_json: bool,
+        tags: dict[str, str],
+        skip_history: bool = False,
+        idempotency_key: str = "",
     ) -> PublishResult:
         if not channel:
             raise _error(codes.ERROR_BAD_REQUEST)
@@ -256,7 +302,14 @@ class ApiMethods:
             except msgspec.DecodeError as exc:
                 raise _error(codes.ERROR_BAD_REQUEST) from exc
             is_json = True
-        result = await self.node.publish(channel, data, tags=tags or None, data_is_json=is_json)
+        result = await self.node.publish(
+            channel,
+            data,
+            tags=tags or None,
+            data_is_json=is_json,
+            skip_history=skip_history,
+            idempotency_key=idempotency_key,
+        )
         return PublishResult(offset=result.offset, epoch=result.epoch)
 
     async def publish(self, req: PublishRequest) -> PublishResult:
@@ -264,7 +317,9 @@ class ApiMethods:
         if not req.channel:
             raise _error(codes.ERROR_BAD_REQUEST)
         data, is_json = _payload(req.data, req.b64data)
-        return await self._publish_one(req.channel, data, is_json, req.tags)
+        return await self._publish_one(
+            req.channel, data, is_json, req.tags, req.skip_history, req.idempotency_key
+        )
 
     async def broadcast(self, req: BroadcastRequest) -> BroadcastResult:
         """Publish the same data into several channels; one response per channel, in order."""
@@ -274,7 +329,9 @@ class ApiMethods:
         responses: list[PublishResponse] = []
         for channel in req.channels:
             try:
-                result = await self._publish_one(channel, data, is_json, req.tags)
+                result = await self._publish_one(
+                    channel, data, is_json, req.tags, req.skip_history, req.idempotency_key
+                )
             except ReplyErrorException as exc:
                 err = exc.error
                 responses.append(
@@ -344,15 +401,19 @@ class ApiMethods:
         if not self.node.channels.options(req.channel).presence:
             raise _error(codes.ERROR_NOT_AVAILABLE)
 
-    async def presence(self, req: ChannelRequest) -> EmptyResult:
-        """Who is subscribed (arrives with the presence/history issue: 108 until then)."""
+    async def presence(self, req: ChannelRequest) -> PresenceResult:
+        """Connections present in a channel, by client id."""
         self._presence_options(req)
-        raise _error(codes.ERROR_NOT_AVAILABLE)
+        entries = await self.node.presence(req.channel)
+        return PresenceResult(
+            presence={client: _client_info(info) for client, info in entries.items()}
+        )
 
-    async def presence_stats(self, req: ChannelRequest) -> EmptyResult:
-        """Presence counts (108 until presence storage lands)."""
+    async def presence_stats(self, req: ChannelRequest) -> PresenceStatsResult:
+        """Connections and distinct users present in a channel."""
         self._presence_options(req)
-        raise _error(codes.ERROR_NOT_AVAILABLE)
+        clients, users = await self.node.presence_stats(req.channel)
+        return PresenceStatsResult(num_clients=clients, num_users=users)
 
     def _history_options(self, channel: str) -> None:
         if not channel:
@@ -360,15 +421,34 @@ class ApiMethods:
         if not has_history(self.node.channels.options(channel)):
             raise _error(codes.ERROR_NOT_AVAILABLE)
 
-    async def history(self, req: HistoryRequest) -> EmptyResult:
-        """A channel's history (108 until history storage lands)."""
+    async def history(self, req: HistoryRequest) -> HistoryResult:
+        """A channel's publications (limit, since, reverse) and its current position."""
         self._history_options(req.channel)
-        raise _error(codes.ERROR_NOT_AVAILABLE)
+        since = None
+        if req.since is not None:
+            since = StreamPosition(req.since.offset, req.since.epoch)
+        pubs, top = await self.node.history(
+            req.channel, since=since, limit=req.limit, reverse=req.reverse
+        )
+        return HistoryResult(
+            publications=[
+                PublicationResult(
+                    data=embed(pub.data, pub.data_is_json),
+                    info=_client_info(pub.info) if pub.info is not None else None,
+                    offset=pub.offset,
+                    tags=pub.tags or {},
+                )
+                for pub in pubs
+            ],
+            offset=top.offset,
+            epoch=top.epoch,
+        )
 
     async def history_remove(self, req: ChannelRequest) -> EmptyResult:
-        """Drop a channel's retained publications (108 until history storage lands)."""
+        """Drop a channel's retained publications; its stream position stays."""
         self._history_options(req.channel)
-        raise _error(codes.ERROR_NOT_AVAILABLE)
+        await self.node.remove_history(req.channel)
+        return EmptyResult()
 
     async def rpc(self, req: RPCRequest) -> EmptyResult:
         """Server-side RPC extensions: none are registered, so any method is not found."""

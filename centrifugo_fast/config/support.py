@@ -17,17 +17,6 @@ _INDEX = re.compile(r"\[\d+\]")
 # Channel options are checked under both `channel.without_namespace.X` and `channel.namespaces[].X`.
 NOT_YET_CHANNEL_OPTIONS = frozenset(
     {
-        "presence",
-        "join_leave",
-        "force_push_join_leave",
-        "history_size",
-        "history_ttl",
-        "history_meta_ttl",
-        "force_positioning",
-        "allow_positioning",
-        "force_recovery",
-        "allow_recovery",
-        "force_recovery_mode",
         "delta_publish",
         "allowed_delta_types",
     }
@@ -90,12 +79,8 @@ NOT_YET = frozenset(
         "client.user_connection_limit",
         "client.connection_limit",
         "client.connection_rate_limit",
-        "client.presence_update_interval",
-        "client.history_max_publication_limit",
-        "client.recovery_max_publication_limit",
         "client.concurrency",
         "client.connect_include_server_time",
-        "channel.history_meta_ttl",
         "node.info_metrics_aggregate_interval",
         "engine.redis",
         "admin",

@@ -95,11 +95,11 @@ def test_unknown_keys_warn(tmp_path: Path) -> None:
 def test_unsupported_options_warn_only_when_enabled(tmp_path: Path) -> None:
     path = _write(
         tmp_path,
-        {"channel": {"namespaces": [{"name": "ab", "presence": True, "join_leave": False}]}},
+        {"channel": {"namespaces": [{"name": "ab", "delta_publish": True, "presence": False}]}},
     )
     _, warnings = load_config(path, environ={})
     assert warnings == [
-        "config option channel.namespaces[0].presence is not supported yet and has no effect"
+        "config option channel.namespaces[0].delta_publish is not supported yet and has no effect"
     ]
 
 
