@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ import msgspec
 from jwt.warnings import InsecureKeyLengthWarning
 
 from ..config.schema import TokenConfig
+from ..errors import ConfigError
+from .jwks import JwksClient, KeySourceUnavailable, UnknownKey
 
 HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
 _MIN_HMAC_KEY_BYTES = 32
@@ -144,17 +147,74 @@ def _expiry(claims: dict[str, Any]) -> int:
     return _int_claim(claims, "exp") or 0
 
 
-class TokenVerifier:
-    """Verifies JWTs against one `client.token`-style key set."""
+HS_ALGORITHMS = HMAC_ALGORITHMS
+RS_ALGORITHMS = ("RS256", "RS384", "RS512")
+ES_ALGORITHMS = ("ES256", "ES384", "ES512")
+#: Longer tokens are refused before any parsing (a JWT with many `subs` is a few KiB).
+MAX_TOKEN_LENGTH = 16384
 
-    def __init__(self, config: TokenConfig) -> None:
+
+class TokenVerifyUnavailable(TokenError):
+    """Keys could not be obtained right now (JWKS down): a temporary failure."""
+
+
+def load_public_key(pem: str, kind: type[Any], where: str) -> Any:
+    """Parse a PEM public key of `kind` (RSAPublicKey/EllipticCurvePublicKey) or raise."""
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    try:
+        key = load_pem_public_key(pem.encode())
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{where}: not a PEM public key: {exc}") from exc
+    if not isinstance(key, kind):
+        raise ConfigError(f"{where}: expected a {kind.__name__}")
+    return key
+
+
+class TokenVerifier:
+    """Verifies JWTs against one `client.token`-style key configuration.
+
+    Algorithms are pinned by the configuration: HS* only with an HMAC key, RS* only with an
+    RSA key, ES* only with an ECDSA key, and only JWKS keys when a JWKS endpoint is set. A
+    token naming any other algorithm (`none` included) is invalid, whatever key it brings.
+    """
+
+    def __init__(
+        self, config: TokenConfig, section: str = "client.token", *, skip_signature: bool = False
+    ) -> None:
+        from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
+        from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+
+        self._config = config
         self._hmac_key = config.hmac_secret_key
-        self._algorithms: list[str] = list(HMAC_ALGORITHMS) if self._hmac_key else []
+        self._previous_hmac_key = config.hmac_previous_secret_key
+        self._previous_valid_until = config.hmac_previous_secret_key_valid_until
+        self._rsa_key = (
+            load_public_key(config.rsa_public_key, RSAPublicKey, f"{section}.rsa_public_key")
+            if config.rsa_public_key
+            else None
+        )
+        self._ec_key = (
+            load_public_key(
+                config.ecdsa_public_key, EllipticCurvePublicKey, f"{section}.ecdsa_public_key"
+            )
+            if config.ecdsa_public_key
+            else None
+        )
+        self._jwks = (
+            JwksClient(config.jwks_public_endpoint) if config.jwks_public_endpoint else None
+        )
+        self._audience_re = re.compile(config.audience_regex) if config.audience_regex else None
+        self._issuer_re = re.compile(config.issuer_regex) if config.issuer_regex else None
+        self._user_claim = config.user_id_claim or "sub"
+        #: client.insecure_skip_token_signature_verify: claims are trusted unsigned (dev only).
+        self._skip_signature = skip_signature
 
     @property
     def enabled(self) -> bool:
-        """True when at least one verification key is configured."""
-        return bool(self._algorithms)
+        """True when at least one way to verify signatures is configured."""
+        keys = self._hmac_key or self._rsa_key or self._ec_key or self._jwks
+        return bool(keys) or self._skip_signature
 
     def startup_warnings(self) -> list[str]:
         """Problems worth logging once when the server starts."""
@@ -162,32 +222,137 @@ class TokenVerifier:
             return ["client.token.hmac_secret_key is shorter than 32 bytes; use a longer key"]
         return []
 
-    def _decode(self, token: str) -> dict[str, Any]:
-        if not self._algorithms:
+    def _static_key(self, alg: str) -> Any:
+        if alg in HS_ALGORITHMS and self._hmac_key:
+            return self._hmac_key
+        if alg in RS_ALGORITHMS and self._rsa_key is not None:
+            return self._rsa_key
+        if alg in ES_ALGORITHMS and self._ec_key is not None:
+            return self._ec_key
+        raise InvalidTokenError(f"algorithm {alg!r} is not enabled")
+
+    def _token_variables(self, claims: dict[str, Any]) -> dict[str, str]:
+        """Named groups of issuer_regex/audience_regex (they may fill the JWKS URL)."""
+        variables: dict[str, str] = {}
+        if self._issuer_re is not None:
+            match = self._issuer_re.search(str(claims.get("iss", "")))
+            if match is None:
+                raise InvalidTokenError("issuer not matched")
+            variables.update({k: v for k, v in match.groupdict().items() if v is not None})
+        if self._audience_re is not None:
+            audiences = claims.get("aud", [])
+            audiences = [audiences] if isinstance(audiences, str) else audiences
+            for aud in audiences if isinstance(audiences, list) else []:
+                match = self._audience_re.search(str(aud))
+                if match is not None:
+                    variables.update({k: v for k, v in match.groupdict().items() if v is not None})
+                    break
+            else:
+                raise InvalidTokenError("audience not matched")
+        return variables
+
+    def _check_claims(self, claims: dict[str, Any]) -> None:
+        if self._config.audience:
+            aud = claims.get("aud")
+            audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+            if self._config.audience not in audiences:
+                raise InvalidTokenError("invalid audience")
+        if self._config.issuer and claims.get("iss") != self._config.issuer:
+            raise InvalidTokenError("invalid issuer")
+        iat = claims.get("iat")
+        if iat is not None and (isinstance(iat, bool) or not isinstance(iat, int | float)):
+            raise InvalidTokenError("iat claim must be a number")
+
+    async def _decode(self, token: str) -> dict[str, Any]:
+        if not self.enabled:
             raise InvalidTokenError("no token verification key is configured")
+        if len(token) > MAX_TOKEN_LENGTH:
+            raise InvalidTokenError("token too long")
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", InsecureKeyLengthWarning)
-                claims: dict[str, Any] = jwt.decode(
-                    token,
-                    self._hmac_key,
-                    algorithms=self._algorithms,
-                    options={"verify_aud": False, "verify_iss": False},
-                )
+            header = jwt.get_unverified_header(token)
+            unverified = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError as exc:
+            raise InvalidTokenError(str(exc)) from exc
+        if not isinstance(unverified, dict):
+            raise InvalidTokenError("claims must be an object")
+        alg = header.get("alg")
+        if not isinstance(alg, str):
+            raise InvalidTokenError("no algorithm in the token header")
+        variables = self._token_variables(unverified)
+        if self._skip_signature:
+            claims = self._verify_unsigned(token)
+        else:
+            claims = await self._verify_with_keys(token, alg, header, variables)
+        self._check_claims(claims)
+        sub = claims.get("sub", "")
+        if not isinstance(sub, str):
+            raise InvalidTokenError("sub claim must be a string")
+        if self._user_claim != "sub":
+            user = claims.get(self._user_claim, "")
+            if not isinstance(user, str):
+                raise InvalidTokenError(f"{self._user_claim} claim must be a string")
+            claims["sub"] = user
+        return claims
+
+    def _verify_unsigned(self, token: str) -> dict[str, Any]:
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                options={"verify_signature": False, "verify_exp": True, "verify_nbf": True},
+                leeway=0,
+            )
         except jwt.ExpiredSignatureError as exc:
             raise TokenExpiredError("token expired") from exc
         except jwt.PyJWTError as exc:
             raise InvalidTokenError(str(exc)) from exc
-        if not isinstance(claims, dict):
-            raise InvalidTokenError("claims must be an object")
-        sub = claims.get("sub", "")
-        if not isinstance(sub, str):
-            raise InvalidTokenError("sub claim must be a string")
         return claims
 
-    def verify_connection_token(self, token: str) -> ConnectionToken:
+    async def _verify_with_keys(
+        self, token: str, alg: str, header: dict[str, Any], variables: dict[str, str]
+    ) -> dict[str, Any]:
+        if self._jwks is not None:
+            try:
+                public = await self._jwks.key(str(header.get("kid", "")), variables)
+            except KeySourceUnavailable as exc:
+                raise TokenVerifyUnavailable(str(exc)) from exc
+            except UnknownKey as exc:
+                raise InvalidTokenError(str(exc)) from exc
+            if alg not in public.algorithms:
+                raise InvalidTokenError(f"algorithm {alg!r} does not match the key")
+            keys = [public.key]
+        else:
+            keys = [self._static_key(alg)]
+            if (
+                alg in HS_ALGORITHMS
+                and self._previous_hmac_key
+                and (not self._previous_valid_until or time.time() <= self._previous_valid_until)
+            ):
+                keys.append(self._previous_hmac_key)
+        return self._verify_signature(token, alg, keys)
+
+    def _verify_signature(self, token: str, alg: str, keys: list[Any]) -> dict[str, Any]:
+        error: Exception | None = None
+        for key in keys:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", InsecureKeyLengthWarning)
+                    claims: dict[str, Any] = jwt.decode(
+                        token,
+                        key,
+                        algorithms=[alg],
+                        options={"verify_aud": False, "verify_iss": False, "verify_iat": False},
+                        leeway=0,
+                    )
+                return claims
+            except jwt.ExpiredSignatureError as exc:
+                raise TokenExpiredError("token expired") from exc
+            except jwt.PyJWTError as exc:
+                error = exc
+        raise InvalidTokenError(str(error)) from error
+
+    async def verify_connection_token(self, token: str) -> ConnectionToken:
         """Verify a connection JWT and return its claims."""
-        claims = self._decode(token)
+        claims = await self._decode(token)
         if "channel" in claims:
             raise InvalidTokenError("a connection token must not contain a channel claim")
         b64info = _b64_claim(claims, "b64info")
@@ -199,9 +364,9 @@ class TokenVerifier:
             meta=_json_claim(claims, "meta"),
         )
 
-    def verify_subscription_token(self, token: str) -> SubscriptionToken:
+    async def verify_subscription_token(self, token: str) -> SubscriptionToken:
         """Verify a subscription JWT and return its claims."""
-        claims = self._decode(token)
+        claims = await self._decode(token)
         channel = claims.get("channel")
         if not isinstance(channel, str) or not channel:
             raise InvalidTokenError("subscription token needs a channel claim")

@@ -19,7 +19,7 @@ from typing import Any
 import msgspec
 
 from ..errors import ConfigError
-from .schema import ChannelOptions, Config, Duration
+from .schema import ChannelOptions, Config, Duration, TokenConfig
 from .support import is_refused, is_supported
 from .v5 import upgrade
 
@@ -279,6 +279,30 @@ def _validate_options(opts: ChannelOptions, where: str) -> None:
             raise ConfigError(f"{where}.channel_regex: {exc}") from exc
 
 
+def _validate_token_keys(token: TokenConfig, where: str) -> None:
+    """Public keys must parse and regexes compile, so a bad file fails at checkconfig."""
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    for name in ("rsa_public_key", "ecdsa_public_key"):
+        pem = getattr(token, name)
+        if pem:
+            try:
+                load_pem_public_key(pem.encode())
+            except (ValueError, TypeError) as exc:
+                raise ConfigError(f"{where}.{name}: not a PEM public key ({exc})") from exc
+    for name in ("audience_regex", "issuer_regex"):
+        pattern = getattr(token, name)
+        if pattern:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ConfigError(f"{where}.{name}: {exc}") from exc
+    if token.jwks_public_endpoint and not token.jwks_public_endpoint.startswith(
+        ("http://", "https://")
+    ):
+        raise ConfigError(f"{where}.jwks_public_endpoint must be an http(s) URL")
+
+
 def validate(config: Config) -> None:
     """Check cross-field rules; raise ConfigError naming the key."""
     if not 0 < config.http_server.port < 65536:
@@ -316,6 +340,7 @@ def validate(config: Config) -> None:
             )
     for section in ("token", "subscription_token"):
         token = getattr(client, section)
+        _validate_token_keys(token, f"client.{section}")
         for claim in ("audience", "issuer"):
             if getattr(token, claim) and getattr(token, claim + "_regex"):
                 raise ConfigError(

@@ -21,6 +21,7 @@ from ..auth.jwt import (
     ServerSubscription,
     SubscriptionToken,
     TokenExpiredError,
+    TokenVerifyUnavailable,
 )
 from ..codes import Disconnect, ReplyError
 from ..engine.types import ClientInfo, Publication, StreamPosition
@@ -250,9 +251,9 @@ class Client:
         elif cmd.rpc is not None:
             await self._rpc(cmd.id, cmd.rpc)
         elif cmd.refresh is not None:
-            self._refresh(cmd.id, cmd.refresh)
+            await self._refresh(cmd.id, cmd.refresh)
         elif cmd.sub_refresh is not None:
-            self._sub_refresh(cmd.id, cmd.sub_refresh)
+            await self._sub_refresh(cmd.id, cmd.sub_refresh)
         elif cmd.connect is not None:
             raise _bad_request("second connect")
         elif cmd.send is not None:
@@ -338,7 +339,7 @@ class Client:
         token_subs: dict[str, ServerSubscription] = {}
         if req.token:
             try:
-                token = node.token_verifier.verify_connection_token(req.token)
+                token = await node.token_verifier.verify_connection_token(req.token)
             except TokenExpiredError as exc:
                 if not cfg.insecure:
                     raise _reply_error(codes.ERROR_TOKEN_EXPIRED) from exc
@@ -346,6 +347,9 @@ class Client:
                 logger.info("client %s: invalid connection token: %s", self.id, exc)
                 if not cfg.insecure:
                     raise DisconnectException(codes.DISCONNECT_INVALID_TOKEN) from exc
+            except TokenVerifyUnavailable as exc:
+                logger.warning("client %s: cannot verify the token now: %s", self.id, exc)
+                raise _reply_error(codes.ERROR_INTERNAL) from exc
             else:
                 user, info, token_subs = token.user, token.info, token.subs
                 expire_at = 0 if cfg.insecure else token.expire_at
@@ -356,6 +360,14 @@ class Client:
             raise DisconnectException(codes.DISCONNECT_BAD_REQUEST)
         if expire_at and expire_at <= now:
             raise _reply_error(codes.ERROR_EXPIRED)
+        if cfg.connection_limit and node.hub.num_clients >= cfg.connection_limit:
+            raise DisconnectException(codes.DISCONNECT_CONNECTION_LIMIT)
+        if (
+            cfg.user_connection_limit
+            and user
+            and len(node.hub.user_clients(user)) >= cfg.user_connection_limit
+        ):
+            raise DisconnectException(codes.DISCONNECT_CONNECTION_LIMIT)
 
         server_subs: dict[str, Subscription] = {}
         for channel, claim in token_subs.items():
@@ -380,6 +392,8 @@ class Client:
         self.state = CONNECTED
         node.hub.add_client(self)
         result = ConnectResult(client=self.id, version=node.version)
+        if cfg.connect_include_server_time:
+            result.time = int(now * 1000)
         if expire_at:
             result.expires = True
             result.ttl = max(int(expire_at - now), 0)
@@ -437,15 +451,17 @@ class Client:
         if self.state == CONNECTED and self.expire_at and self.expire_at <= time.time():
             self.disconnect(codes.DISCONNECT_EXPIRED)
 
-    def _refresh(self, cmd_id: int, req: RefreshRequest) -> None:
+    async def _refresh(self, cmd_id: int, req: RefreshRequest) -> None:
         if not req.token:
             raise _bad_request("refresh without token")
         try:
-            token = self.node.token_verifier.verify_connection_token(req.token)
+            token = await self.node.token_verifier.verify_connection_token(req.token)
         except TokenExpiredError as exc:
             raise DisconnectException(codes.DISCONNECT_EXPIRED) from exc
         except InvalidTokenError as exc:
             raise DisconnectException(codes.DISCONNECT_INVALID_TOKEN) from exc
+        except TokenVerifyUnavailable as exc:
+            raise _reply_error(codes.ERROR_INTERNAL) from exc
         if token.user != self.user:
             raise DisconnectException(codes.DISCONNECT_INVALID_TOKEN)
         now = time.time()
@@ -485,7 +501,7 @@ class Client:
         expire_at = 0
         data = b""
         if req.token:
-            token = self._verify_subscription_token(channel, req.token)
+            token = await self._verify_subscription_token(channel, req.token)
             options = with_overrides(options, token.override)
             chan_info, expire_at, data = token.info, token.expire_at, token.data
         elif rules.is_private(channel):
@@ -603,14 +619,18 @@ class Client:
         else:
             self.unsubscribe_server(channel, codes.UNSUBSCRIBE_INSUFFICIENT_STATE)
 
-    def _verify_subscription_token(self, channel: str, token_text: str) -> SubscriptionToken:
+    async def _verify_subscription_token(self, channel: str, token_text: str) -> SubscriptionToken:
+        verifier = self.node.subscription_token_verifier
         try:
-            token = self.node.subscription_token_verifier.verify_subscription_token(token_text)
+            token = await verifier.verify_subscription_token(token_text)
         except TokenExpiredError as exc:
             raise _reply_error(codes.ERROR_TOKEN_EXPIRED) from exc
         except InvalidTokenError as exc:
             logger.info("client %s: invalid subscription token: %s", self.id, exc)
             raise _reply_error(codes.ERROR_PERMISSION_DENIED) from exc
+        except TokenVerifyUnavailable as exc:
+            logger.warning("client %s: cannot verify the token now: %s", self.id, exc)
+            raise _reply_error(codes.ERROR_INTERNAL) from exc
         if (
             token.channel != channel
             or token.user != self.user
@@ -698,7 +718,7 @@ class Client:
             )
         )
 
-    def _sub_refresh(self, cmd_id: int, req: SubRefreshRequest) -> None:
+    async def _sub_refresh(self, cmd_id: int, req: SubRefreshRequest) -> None:
         channel = req.channel
         if not channel:
             raise _bad_request("sub_refresh without channel")
@@ -708,13 +728,16 @@ class Client:
         if not req.token:
             raise _reply_error(codes.ERROR_BAD_REQUEST)
         try:
-            token = self.node.subscription_token_verifier.verify_subscription_token(req.token)
+            verifier = self.node.subscription_token_verifier
+            token = await verifier.verify_subscription_token(req.token)
         except TokenExpiredError as exc:
             # Centrifugo answers an empty result here and keeps the subscription without
             # expiry; we answer 109 so the SDK fetches a fresh token instead.
             raise _reply_error(codes.ERROR_TOKEN_EXPIRED) from exc
         except InvalidTokenError as exc:
             raise DisconnectException(codes.DISCONNECT_INVALID_TOKEN) from exc
+        except TokenVerifyUnavailable as exc:
+            raise _reply_error(codes.ERROR_INTERNAL) from exc
         if (
             token.channel != channel
             or token.user != self.user

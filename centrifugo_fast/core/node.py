@@ -65,14 +65,20 @@ class Node:
         self.channels = ChannelRules(
             config.channel, config.client.subscribe_to_user_personal_channel
         )
-        self.token_verifier = TokenVerifier(config.client.token)
-        sub_cfg = config.client.subscription_token
-        self.subscription_token_verifier = (
-            TokenVerifier(sub_cfg) if sub_cfg.enabled else self.token_verifier
-        )
+        self._make_verifiers(config)
         self.rpc_handlers: dict[str, RPCHandler] = {}
         self.message_handler: MessageHandler | None = None
         self.closing = False
+
+    def _make_verifiers(self, config: Config) -> None:
+        skip = config.client.insecure_skip_token_signature_verify
+        self.token_verifier = TokenVerifier(config.client.token, skip_signature=skip)
+        sub_cfg = config.client.subscription_token
+        self.subscription_token_verifier = (
+            TokenVerifier(sub_cfg, "client.subscription_token", skip_signature=skip)
+            if sub_cfg.enabled
+            else self.token_verifier
+        )
 
     def reload(self, config: Config) -> None:
         """Apply new token settings and channel options (SIGHUP); connections stay open."""
@@ -85,11 +91,7 @@ class Node:
         self.channels = ChannelRules(
             config.channel, self.config.client.subscribe_to_user_personal_channel
         )
-        self.token_verifier = TokenVerifier(config.client.token)
-        sub_cfg = config.client.subscription_token
-        self.subscription_token_verifier = (
-            TokenVerifier(sub_cfg) if sub_cfg.enabled else self.token_verifier
-        )
+        self._make_verifiers(config)
 
     # ---- publishing ----
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -59,7 +60,9 @@ def test_gentoken_makes_a_verifiable_token(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert 'for user "alice" with expiration TTL 60s' in result.stdout
     token = result.stdout.strip().splitlines()[-1]
-    claims = TokenVerifier(TokenConfig(hmac_secret_key=secret)).verify_connection_token(token)
+    claims = asyncio.run(
+        TokenVerifier(TokenConfig(hmac_secret_key=secret)).verify_connection_token(token)
+    )
     assert claims.user == "alice" and claims.expire_at > 0
     quiet = _cli("gentoken", "-c", str(path), "-u", "bob", "-q")
     assert quiet.stdout.count("\n") == 1
@@ -96,8 +99,10 @@ def test_gensubtoken(tmp_path: Path) -> None:
     path.write_text(json.dumps({"client": {"token": {"hmac_secret_key": secret}}}))
     result = _cli("gensubtoken", "-c", str(path), "-u", "alice", "-s", "$room", "-q")
     assert result.returncode == 0, result.stderr
-    claims = TokenVerifier(TokenConfig(hmac_secret_key=secret)).verify_subscription_token(
-        result.stdout.strip()
+    claims = asyncio.run(
+        TokenVerifier(TokenConfig(hmac_secret_key=secret)).verify_subscription_token(
+            result.stdout.strip()
+        )
     )
     assert (claims.user, claims.channel) == ("alice", "$room")
     assert _cli("gensubtoken", "-c", str(path), "-u", "a").returncode == 2  # -s is required

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -10,7 +11,9 @@ import jwt as pyjwt
 import pytest
 
 from centrifugo_fast.auth.jwt import (
+    ConnectionToken,
     InvalidTokenError,
+    SubscriptionToken,
     TokenExpiredError,
     TokenVerifier,
     make_token,
@@ -25,24 +28,32 @@ def _sign(claims: dict[str, object], alg: str = "HS256", key: str = SECRET) -> s
     return pyjwt.encode(claims, key, algorithm=alg)
 
 
+def _connect(verifier: TokenVerifier, token: str) -> ConnectionToken:
+    return asyncio.run(verifier.verify_connection_token(token))
+
+
+def _subscribe(verifier: TokenVerifier, token: str) -> SubscriptionToken:
+    return asyncio.run(verifier.verify_subscription_token(token))
+
+
 @pytest.mark.parametrize("alg", ["HS256", "HS384", "HS512"])
 def test_hmac_families(alg: str) -> None:
-    token = VERIFIER.verify_connection_token(_sign({"sub": "42", "info": {"a": 1}}, alg))
+    token = _connect(VERIFIER, _sign({"sub": "42", "info": {"a": 1}}, alg))
     assert token.user == "42" and token.info == b'{"a":1}' and token.expire_at == 0
 
 
 def test_expiry_and_expire_at() -> None:
     exp = int(time.time()) + 100
-    assert VERIFIER.verify_connection_token(_sign({"sub": "1", "exp": exp})).expire_at == exp
+    assert _connect(VERIFIER, _sign({"sub": "1", "exp": exp})).expire_at == exp
     token = _sign({"sub": "1", "exp": exp, "expire_at": exp + 50})
-    assert VERIFIER.verify_connection_token(token).expire_at == exp + 50
+    assert _connect(VERIFIER, token).expire_at == exp + 50
     with pytest.raises(TokenExpiredError):
-        VERIFIER.verify_connection_token(_sign({"sub": "1", "exp": int(time.time()) - 1}))
+        _connect(VERIFIER, _sign({"sub": "1", "exp": int(time.time()) - 1}))
 
 
 def test_b64info_wins_over_info() -> None:
     token = _sign({"sub": "1", "info": {"x": 1}, "b64info": base64.b64encode(b"\x00raw").decode()})
-    assert VERIFIER.verify_connection_token(token).info == b"\x00raw"
+    assert _connect(VERIFIER, token).info == b"\x00raw"
 
 
 @pytest.mark.parametrize(
@@ -56,39 +67,38 @@ def test_b64info_wins_over_info() -> None:
 )
 def test_invalid_claims(claims: dict[str, object]) -> None:
     with pytest.raises(InvalidTokenError):
-        VERIFIER.verify_connection_token(_sign(claims))
+        _connect(VERIFIER, _sign(claims))
 
 
 def test_not_yet_valid_token() -> None:
     # Computed here, not at collection time: the suite may reach this test minutes later.
     with pytest.raises(InvalidTokenError):
-        VERIFIER.verify_connection_token(_sign({"sub": "1", "nbf": int(time.time()) + 60}))
+        _connect(VERIFIER, _sign({"sub": "1", "nbf": int(time.time()) + 60}))
 
 
 def test_wrong_key_none_alg_and_garbage() -> None:
     with pytest.raises(InvalidTokenError):
-        VERIFIER.verify_connection_token(
-            _sign({"sub": "1"}, key="other-secret-" + "0123456789abcdef" * 4)
-        )
+        _connect(VERIFIER, _sign({"sub": "1"}, key="other-secret-" + "0123456789abcdef" * 4))
 
     def b64(obj: object) -> str:
         return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
 
     with pytest.raises(InvalidTokenError):
-        VERIFIER.verify_connection_token(b64({"alg": "none"}) + "." + b64({"sub": "1"}) + ".")
+        _connect(VERIFIER, b64({"alg": "none"}) + "." + b64({"sub": "1"}) + ".")
     with pytest.raises(InvalidTokenError):
-        VERIFIER.verify_connection_token("garbage")
+        _connect(VERIFIER, "garbage")
 
 
 def test_no_key_configured_refuses_everything() -> None:
     verifier = TokenVerifier(TokenConfig())
     assert not verifier.enabled
     with pytest.raises(InvalidTokenError):
-        verifier.verify_connection_token(_sign({"sub": "1"}))
+        _connect(verifier, _sign({"sub": "1"}))
 
 
 def test_subscription_token_claims() -> None:
-    token = VERIFIER.verify_subscription_token(
+    token = _subscribe(
+        VERIFIER,
         _sign(
             {
                 "sub": "1",
@@ -97,12 +107,12 @@ def test_subscription_token_claims() -> None:
                 "info": {"role": "x"},
                 "override": {"presence": {"value": True}, "bad": 1},
             }
-        )
+        ),
     )
     assert (token.user, token.channel, token.client) == ("1", "$c", "abc")
     assert token.info == b'{"role":"x"}' and token.override == {"presence": True}
     with pytest.raises(InvalidTokenError):
-        VERIFIER.verify_subscription_token(_sign({"sub": "1"}))
+        _subscribe(VERIFIER, _sign({"sub": "1"}))
 
 
 def test_short_key_is_reported_once() -> None:
@@ -112,5 +122,5 @@ def test_short_key_is_reported_once() -> None:
 
 def test_make_token_round_trip() -> None:
     token = make_token(SECRET, "u", 60, extra={"channels": ["a"]})
-    claims = VERIFIER.verify_connection_token(token)
+    claims = _connect(VERIFIER, token)
     assert claims.user == "u" and claims.channels == ("a",) and claims.expire_at > time.time()
