@@ -58,8 +58,10 @@ class WebSocketRoute:
 
     policy: HandshakePolicy
     limits: WebSocketLimits
-    #: Builds the MessageHandler for an accepted handshake (or returns None to refuse).
+    #: Builds the MessageHandler for an accepted handshake.
     handler_factory: Callable[[Request, Accepted], MessageHandler]
+    #: Admission check run before the handshake; False answers 503.
+    admit: Callable[[], bool] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,6 +280,9 @@ class HttpConnection(asyncio.Protocol):
             return
         if self._ctx.closing:
             self._fail(503, "shutting down")
+            return
+        if route.admit is not None and not route.admit():
+            self._fail(503, "too many new connections")
             return
         verdict = negotiate(request.method, request.query, request.headers, route.policy)
         if isinstance(verdict, Rejected):

@@ -19,6 +19,7 @@ from ..core.node import Node
 from ..errors import ConfigError
 from ..protocol.codec_json import JSON
 from ..protocol.handshake import Accepted, HandshakePolicy
+from .admission import ConnectionRateLimiter
 from .client_ws import WebSocketClientTransport, websocket_encoding_key
 from .http import HttpConnection, Request, Router, ServerContext, WebSocketRoute
 from .websocket import MessageHandler, WebSocketConnection, WebSocketLimits
@@ -84,6 +85,11 @@ class Server:
                     max_queue_size=cfg.client.queue_max_size,
                 ),
                 handler_factory=self._client_handler,
+                admit=(
+                    ConnectionRateLimiter(cfg.client.connection_rate_limit).allow
+                    if cfg.client.connection_rate_limit > 0
+                    else None
+                ),
             )
             router.add_websocket(cfg.websocket.handler_prefix, route)
         if not cfg.http_api.disabled:
