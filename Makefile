@@ -14,7 +14,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 PYTEST := $(PY) -m pytest -q -p no:cacheprovider
 
 .PHONY: all run test lint format build build-pure deps test-compiled test-pure test-sdk-deps \
-        compliance bench annotate clean distclean
+        compliance bench annotate docs clean distclean
 
 all: build
 
@@ -48,16 +48,21 @@ annotate: deps
 run: build
 	$(PY) -m centrifugo_fast --config dev/config.json
 
+# ---- docs ----
+
+docs: deps
+	$(PY) dev/update_readme.py
+
 # ---- quality ----
 
 lint: deps
-	$(VENV)/bin/ruff check centrifugo_fast tests benchmarks compliance setup.py
-	$(VENV)/bin/ruff format --check centrifugo_fast tests benchmarks compliance setup.py
+	$(VENV)/bin/ruff check centrifugo_fast tests benchmarks compliance dev setup.py
+	$(VENV)/bin/ruff format --check centrifugo_fast tests benchmarks compliance dev setup.py
 	$(VENV)/bin/mypy
 
 format: deps
-	$(VENV)/bin/ruff format centrifugo_fast tests benchmarks compliance setup.py
-	$(VENV)/bin/ruff check --fix centrifugo_fast tests benchmarks compliance setup.py
+	$(VENV)/bin/ruff format centrifugo_fast tests benchmarks compliance dev setup.py
+	$(VENV)/bin/ruff check --fix centrifugo_fast tests benchmarks compliance dev setup.py
 
 # ---- tests ----
 
