@@ -54,7 +54,6 @@ NOT_YET = frozenset(
         "websocket.compression",
         "websocket.compression_level",
         "websocket.compression_min_size",
-        "client.user_id_http_header",
         "client.concurrency",
         "node.info_metrics_aggregate_interval",
         "engine.redis",

@@ -355,6 +355,8 @@ class Client:
                 expire_at = 0 if cfg.insecure else token.expire_at
                 if not user and cfg.disallow_anonymous_connection_tokens:
                     raise DisconnectException(codes.DISCONNECT_PERMISSION_DENIED)
+        elif self.transport.header_user:
+            user = self.transport.header_user  # set by a trusted proxy in front of us
         elif not (cfg.allow_anonymous_connect_without_token or cfg.insecure):
             logger.info("client %s: no credentials", self.id)
             raise DisconnectException(codes.DISCONNECT_BAD_REQUEST)

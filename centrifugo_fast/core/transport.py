@@ -21,6 +21,8 @@ class Transport(Protocol):
     app_level_ping: bool
     #: The connection's bounded writer; the hub enqueues prepared frames into it.
     writer: Writer
+    #: User ID a trusted proxy put in client.user_id_http_header ("" = none).
+    header_user: str
 
     def write(self, payload: bytes) -> None:
         """Frame one encoded reply/push (or a joined batch) and queue it."""

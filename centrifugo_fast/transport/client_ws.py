@@ -31,8 +31,12 @@ class WebSocketClientTransport:
     name = "websocket"
     unidirectional = False
 
-    def __init__(self, node: Node, codec: Codec, *, app_level_ping: bool = True) -> None:
+    def __init__(
+        self, node: Node, codec: Codec, *, app_level_ping: bool = True, header_user: str = ""
+    ) -> None:
         self.node = node
+        #: User ID from client.user_id_http_header, set by a trusted proxy ("" = none).
+        self.header_user = header_user
         self.codec = codec
         self.protocol_type = codec.name
         self.app_level_ping = app_level_ping

@@ -85,16 +85,32 @@ class Server:
                     max_queue_size=cfg.client.queue_max_size,
                 ),
                 handler_factory=self._client_handler,
-                admit=(
-                    ConnectionRateLimiter(cfg.client.connection_rate_limit).allow
-                    if cfg.client.connection_rate_limit > 0
-                    else None
-                ),
+                admit=self._admission(),
             )
             router.add_websocket(cfg.websocket.handler_prefix, route)
         if not cfg.http_api.disabled:
             api = HttpApi(ApiDispatcher(ApiMethods(self.node)), cfg.http_api)
             router.add(cfg.http_api.handler_prefix, api, prefix=True)
+
+    def _admission(self) -> Callable[[], bool] | None:
+        """HTTP-level admission as Centrifugo's ConnLimit middleware: 503 before upgrade."""
+        cfg = self.config.client
+        limit = cfg.connection_limit
+        limiter = (
+            ConnectionRateLimiter(cfg.connection_rate_limit)
+            if cfg.connection_rate_limit > 0
+            else None
+        )
+        if not limit and limiter is None:
+            return None
+        hub = self.node.hub
+
+        def admit() -> bool:
+            if limiter is not None and not limiter.allow():
+                return False
+            return not limit or hub.num_clients < limit
+
+        return admit
 
     def _client_handler(self, request: Request, accepted: Accepted) -> MessageHandler:
         if _wants_protobuf(request, accepted):
@@ -102,7 +118,11 @@ class Server:
             key = websocket_encoding_key(self.node, JSON)
             return _RefusedProtocol(key, codes.DISCONNECT_INAPPROPRIATE_PROTOCOL)
         native_ping = "true" in accepted.query.get("cf_ws_frame_ping_pong", ())
-        return WebSocketClientTransport(self.node, JSON, app_level_ping=not native_ping)
+        header = self.config.client.user_id_http_header
+        header_user = request.headers.get(header.lower(), "") if header else ""
+        return WebSocketClientTransport(
+            self.node, JSON, app_level_ping=not native_ping, header_user=header_user
+        )
 
     @property
     def addresses(self) -> list[tuple[str, int]]:

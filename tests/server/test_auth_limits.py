@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from centrifugo_fast.auth.jwt import make_token
-from tests.serverproc import SECRET
+from tests.serverproc import API_KEY, SECRET
 from tests.wsclient import RawWebSocket
 
 RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -56,13 +56,37 @@ def test_user_connection_limit(make_server: Any) -> None:
 
 def test_connection_limit(make_server: Any) -> None:
     srv = make_server({"client": {"connection_limit": 2}})
+    upgraded_early = RawWebSocket(srv.host, srv.port).open()  # upgraded, not connected yet
     for user in ("a", "b"):
         assert "connect" in RawWebSocket(srv.host, srv.port).open().connect(
             make_token(SECRET, user, 60)
         )
-    third = RawWebSocket(srv.host, srv.port).open()
-    third.send_json({"id": 1, "connect": {"token": make_token(SECRET, "c", 60)}})
-    assert third.close_code() == 3504
+    # A full node refuses new upgrades with 503, as Centrifugo's ConnLimit middleware...
+    assert RawWebSocket(srv.host, srv.port).handshake()[0] == 503
+    # ...and a connection upgraded before the node filled up is refused at connect.
+    upgraded_early.send_json({"id": 1, "connect": {"token": make_token(SECRET, "c", 60)}})
+    assert upgraded_early.close_code() == 3504
+
+
+def test_user_id_http_header(make_server: Any) -> None:
+    srv = make_server({"client": {"user_id_http_header": "X-User-Id"}})
+    ws = RawWebSocket(srv.host, srv.port).open(**{"X-User-Id": "proxied-7"})
+    assert "connect" in ws.connect()
+    # The connection belongs to the header's user: disconnecting that user closes it.
+    import urllib.request
+
+    req = urllib.request.Request(
+        srv.api_url + "/disconnect",
+        data=json.dumps({"user": "proxied-7"}).encode(),
+        headers={"X-API-Key": API_KEY},
+    )
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        assert json.load(resp) == {"result": {}}
+    assert ws.close_code() == 3503
+    # Without the header (and no token) the connection has no credentials.
+    bare = RawWebSocket(srv.host, srv.port).open()
+    bare.send_json({"id": 1, "connect": {}})
+    assert bare.close_code() == 3501
 
 
 def test_connection_rate_limit_answers_503_before_upgrade(make_server: Any) -> None:
