@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from typing import Any
 
 from cent import ChannelsRequest, Client as CentClient
 
@@ -15,6 +16,32 @@ from tests.serverproc import API_KEY, SECRET, ServerProcess
 PING_CONFIG = {"client": {"ping_interval": "2s", "pong_timeout": "1s"}}
 #: How long the ping scenario keeps a client connected.
 PING_SECONDS = 7.0
+#: The most publications a recovery may return (the 31st missed one makes it fail).
+RECOVERY_LIMIT = 30
+#: History and recovery in `rec:`, presence and forced join/leave pushes in `room:`.
+FEATURES_CONFIG: dict[str, Any] = {
+    "client": {"recovery_max_publication_limit": RECOVERY_LIMIT},
+    "channel": {
+        "namespaces": [
+            {
+                "name": "rec",
+                "history_size": 100,
+                "history_ttl": "300s",
+                "force_recovery": True,
+                "allow_subscribe_for_client": True,
+            },
+            {
+                "name": "room",
+                "presence": True,
+                "join_leave": True,
+                "force_push_join_leave": True,
+                "allow_subscribe_for_client": True,
+                "allow_presence_for_subscriber": True,
+                "allow_publish_for_subscriber": True,
+            },
+        ]
+    },
+}
 
 
 def token(user: str, ttl: int = 600) -> str:
@@ -50,6 +77,19 @@ def wait_for_subscriber(
             return
         time.sleep(0.05)
     raise AssertionError(f"no subscriber appeared in {channel} within {timeout}s")
+
+
+def wait_for_clients(cent: CentClient, channel: str, count: int, timeout: float = 5.0) -> None:
+    """Poll the `channels` API until `channel` has exactly `count` subscribed connections."""
+    deadline = time.monotonic() + timeout
+    seen = -1
+    while time.monotonic() < deadline:
+        info = cent.channels(ChannelsRequest(pattern=channel)).channels.get(channel)
+        seen = 0 if info is None else info.num_clients
+        if seen == count:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"{channel} has {seen} subscriber(s), not {count}, after {timeout}s")
 
 
 async def eventually(predicate: Callable[[], bool], what: str, timeout: float = 5.0) -> None:

@@ -123,6 +123,43 @@ function recordSub(sub, into) {
   return into;
 }
 
+/**
+ * Record what recovery and join/leave tests look at into `into`: every `subscribed` context
+ * (stream position, recovery flags) and every publication with its offset, tagged with the
+ * number of `subscribed` events seen when it arrived (1 = first subscription, 2 = after the
+ * first resubscribe...), plus join and leave events.
+ */
+function recordStream(sub, into) {
+  into.subscribedCtx = [];
+  into.streamPubs = [];
+  into.joins = [];
+  into.leaves = [];
+  sub.on('subscribed', (ctx) => {
+    into.subscribedCtx.push({
+      recoverable: ctx.recoverable,
+      positioned: ctx.positioned,
+      wasRecovering: ctx.wasRecovering,
+      recovered: ctx.recovered,
+      hasRecoveredPublications: ctx.hasRecoveredPublications,
+      streamPosition: ctx.streamPosition === undefined ? null : {
+        offset: ctx.streamPosition.offset,
+        epoch: ctx.streamPosition.epoch,
+      },
+    });
+  });
+  sub.on('publication', (ctx) => {
+    into.streamPubs.push({ data: ctx.data, offset: ctx.offset, session: into.subscribedCtx.length });
+  });
+  sub.on('join', (ctx) => into.joins.push({ user: ctx.info.user, client: ctx.info.client }));
+  sub.on('leave', (ctx) => into.leaves.push({ user: ctx.info.user, client: ctx.info.client }));
+  return into;
+}
+
+/** Print a marker line `@name` the test waits for (jsrun.wait_marker) before acting. */
+function mark(name) {
+  process.stdout.write(`@${name}\n`);
+}
+
 /** Call a server API method with fetch (used to publish at a precise moment of a scenario). */
 async function api(apiUrl, apiKey, method, body) {
   const response = await fetch(`${apiUrl}/${method}`, {
@@ -193,10 +230,12 @@ module.exports = {
   api,
   countingWebSocket,
   describeError,
+  mark,
   need,
   newClient,
   parseArgs,
   recordClient,
+  recordStream,
   recordSub,
   runScenario,
   sleep,
