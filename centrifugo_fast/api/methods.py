@@ -21,7 +21,7 @@ from ..core.node import Node
 from ..engine.types import ClientInfo, StreamPosition
 from ..errors import ReplyErrorException
 from ..protocol.codec_json import embed
-from ..protocol.messages import EMPTY_RAW, ErrorMsg, Uint32, Uint64
+from ..protocol.messages import EMPTY_RAW, ErrorMsg, Int32, Uint32, Uint64
 
 
 class _Req(msgspec.Struct, kw_only=True, gc=False):
@@ -141,7 +141,7 @@ class ChannelRequest(_Req):
 
 class HistoryRequest(_Req):
     channel: str = ""
-    limit: int = 0
+    limit: Int32 = 0
     since: StreamPositionRequest | None = None
     reverse: bool = False
 

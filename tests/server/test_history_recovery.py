@@ -6,6 +6,7 @@ import json
 import random
 import threading
 import time
+import urllib.error
 import urllib.request
 from typing import Any
 
@@ -411,3 +412,26 @@ def test_force_push_join_leave_and_reply_first(srv: ServerProcess) -> None:
     assert kinds[0] == "reply"
     assert first.push()["join"]["info"]["user"] == "f1"  # its own join
     assert first.push()["join"]["info"]["user"] == "f2"
+
+
+def test_client_gone_mid_recovery_and_huge_limits(srv: ServerProcess) -> None:
+    _publish(srv, "rec:gone", 15)
+    offset, epoch = _position(srv, "rec:gone")
+    for _ in range(10):
+        ws = RawWebSocket(srv.host, srv.port).open()
+        ws.send_json(
+            {"id": 1, "connect": {"token": make_token(SECRET, "g", 60)}},
+            {"id": 2, "subscribe": {"channel": "rec:gone", "recover": True, "offset": 1}},
+        )
+        ws.close()  # gone before reading the recovered publications
+    watcher = _client(srv)
+    result = _sub(watcher, "rec:gone", recover=True, offset=offset - 3, epoch=epoch)
+    assert [p["offset"] for p in result["subscribe"]["publications"]] == [13, 14, 15]
+    huge = _api(srv, "history", {"channel": "rec:gone", "limit": 2**31 - 1})["result"]
+    assert len(huge["publications"]) == 15
+    with pytest.raises(urllib.error.HTTPError) as exc:  # limit is an int32, as in Centrifugo
+        _api(srv, "history", {"channel": "rec:gone", "limit": 2**40})
+    assert exc.value.code == 400
+    exc.value.close()
+    stats = _api(srv, "info", {})["result"]["nodes"][0]
+    assert stats["num_clients"] >= 1 and srv.alive()
