@@ -111,6 +111,15 @@ def _reply_error(error: ReplyError) -> ReplyErrorException:
     return ReplyErrorException(error)
 
 
+def _ttl(expire_at: int, now: float) -> int:
+    """Seconds until `expire_at` as Centrifugo counts them (whole Unix seconds, at least 1).
+
+    Rounding the fraction down instead would shorten every TTL by up to a second and, under a
+    second before expiry, send 0, which makes centrifuge-js refresh in a tight loop.
+    """
+    return max(expire_at - int(now), 1)
+
+
 def _check_data_format(data: bytes, data_format: str) -> None:
     """Centrifugo's publication_data_format rules (spec/server-api.md §4.6)."""
     if data_format == "binary":
@@ -398,7 +407,7 @@ class Client:
             result.time = int(now * 1000)
         if expire_at:
             result.expires = True
-            result.ttl = max(int(expire_at - now), 0)
+            result.ttl = _ttl(expire_at, now)
             self._schedule_expiry_check()
         if self.transport.app_level_ping and cfg.ping_interval > 0:
             result.ping = max(int(cfg.ping_interval), 1)
@@ -474,7 +483,7 @@ class Client:
         result = RefreshResult()
         if self.expire_at:
             result.expires = True
-            result.ttl = max(int(self.expire_at - now), 0)
+            result.ttl = _ttl(self.expire_at, now)
             self._schedule_expiry_check()
         self._write_reply(Reply(id=cmd_id, refresh=result))
 
@@ -540,7 +549,7 @@ class Client:
             result.data = self.codec.payload(data)
         if expire_at:
             result.expires = True
-            result.ttl = max(int(expire_at - now), 0)
+            result.ttl = _ttl(expire_at, now)
             self._schedule_sub_expiry_check(channel, expire_at)
         # Written right after the hub registration, with no publication in between, so
         # this reply precedes every publication of the channel sent to this connection.
@@ -754,7 +763,7 @@ class Client:
         result = SubRefreshResult()
         if sub.expire_at:
             result.expires = True
-            result.ttl = max(int(sub.expire_at - now), 0)
+            result.ttl = _ttl(sub.expire_at, now)
             self._schedule_sub_expiry_check(channel, sub.expire_at)
         self._write_reply(Reply(id=cmd_id, sub_refresh=result))
 
