@@ -9,7 +9,6 @@ from ..core.fanout import Writer
 from ..core.hub import PushEncoder
 from ..core.node import Node
 from ..protocol.codec import Codec
-from ..protocol.codec_json import JSON
 from ..protocol.frames import Opcode, encode_frame
 from .websocket import WebSocketConnection
 
@@ -18,11 +17,14 @@ def _text_frame(payload: bytes) -> bytes:
     return encode_frame(Opcode.TEXT, payload)
 
 
+def _binary_frame(payload: bytes) -> bytes:
+    return encode_frame(Opcode.BINARY, payload)
+
+
 def websocket_encoding_key(node: Node, codec: Codec) -> int:
     """The hub encoding key of bidirectional WebSocket pushes in `codec`."""
-    if codec is JSON:
-        return node.hub.register_encoding("websocket/json", PushEncoder(JSON, _text_frame, False))
-    raise ValueError(f"no WebSocket framing for {codec.name}")
+    frame = _text_frame if codec.ws_opcode == Opcode.TEXT else _binary_frame
+    return node.hub.register_encoding(f"websocket/{codec.name}", PushEncoder(codec, frame, False))
 
 
 class WebSocketClientTransport:

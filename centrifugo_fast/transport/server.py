@@ -12,45 +12,21 @@ from .. import codes
 from ..api.dispatch import ApiDispatcher
 from ..api.http import HttpApi
 from ..api.methods import ApiMethods
-from ..codes import Disconnect
 from ..config.schema import Config
-from ..core.fanout import Writer
 from ..core.node import Node
 from ..errors import ConfigError
+from ..protocol.codec import Codec
 from ..protocol.codec_json import JSON
+from ..protocol.codec_protobuf import PROTOBUF
 from ..protocol.handshake import Accepted, HandshakePolicy
 from .admission import ConnectionRateLimiter
-from .client_ws import WebSocketClientTransport, websocket_encoding_key
+from .client_ws import WebSocketClientTransport
 from .http import HttpConnection, Request, Router, ServerContext, WebSocketRoute
 from .websocket import MessageHandler, WebSocketConnection, WebSocketLimits
 
 logger = logging.getLogger("centrifugo_fast.server")
 
 SUBPROTOCOLS = ("centrifuge-json", "centrifuge-protobuf")
-
-
-class _RefusedProtocol:
-    """Accepts the upgrade only to close at once with a disconnect code."""
-
-    def __init__(self, encoding_key: int, disconnect: Disconnect) -> None:
-        self.encoding_key = encoding_key
-        self._disconnect = disconnect
-        self.writer: Writer | None = None
-
-    def on_open(self, conn: WebSocketConnection) -> None:
-        conn.close(self._disconnect.code, self._disconnect.reason)
-
-    def on_message(self, opcode: int, payload: memoryview) -> None:
-        pass
-
-    def on_pong(self, payload: bytes) -> None:
-        pass
-
-    def on_close(self, code: int, reason: str) -> None:
-        pass
-
-    def on_writer_failure(self, reason: int) -> None:
-        pass
 
 
 def _wants_protobuf(request: Request, accepted: Accepted) -> bool:
@@ -113,15 +89,12 @@ class Server:
         return admit
 
     def _client_handler(self, request: Request, accepted: Accepted) -> MessageHandler:
-        if _wants_protobuf(request, accepted):
-            # The Protobuf protocol arrives with its own issue; refuse clearly until then.
-            key = websocket_encoding_key(self.node, JSON)
-            return _RefusedProtocol(key, codes.DISCONNECT_INAPPROPRIATE_PROTOCOL)
+        codec: Codec = PROTOBUF if _wants_protobuf(request, accepted) else JSON
         native_ping = "true" in accepted.query.get("cf_ws_frame_ping_pong", ())
         header = self.config.client.user_id_http_header
         header_user = request.headers.get(header.lower(), "") if header else ""
         return WebSocketClientTransport(
-            self.node, JSON, app_level_ping=not native_ping, header_user=header_user
+            self.node, codec, app_level_ping=not native_ping, header_user=header_user
         )
 
     @property

@@ -43,14 +43,14 @@ def test_unknown_subprotocol_is_not_echoed(server: ServerProcess) -> None:
     ws.close()
 
 
-def test_protobuf_is_refused_with_inappropriate_protocol_until_supported(
-    server: ServerProcess,
-) -> None:
+def test_protobuf_subprotocol_is_echoed(server: ServerProcess) -> None:
     ws = _ws(server)
-    status, headers, _ = ws.handshake(headers={"Sec-WebSocket-Protocol": "centrifuge-protobuf"})
+    status, headers, _ = ws.handshake(
+        headers={"Sec-WebSocket-Protocol": "centrifuge-json, centrifuge-protobuf"}
+    )
     assert status == 101
-    assert headers["sec-websocket-protocol"] == "centrifuge-protobuf"
-    assert ws.close_code() == 3506
+    # Our preference order decides between offers: JSON first, as listed by the server.
+    assert headers["sec-websocket-protocol"] == "centrifuge-json"
     ws.close()
 
 
