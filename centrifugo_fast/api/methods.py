@@ -286,6 +286,7 @@ class ApiMethods:
         tags: dict[str, str],
         skip_history: bool = False,
         idempotency_key: str = "",
+        delta: bool = False,
     ) -> PublishResult:
         if not channel:
             raise _error(codes.ERROR_BAD_REQUEST)
@@ -309,6 +310,7 @@ class ApiMethods:
             data_is_json=is_json,
             skip_history=skip_history,
             idempotency_key=idempotency_key,
+            delta=delta,
         )
         return PublishResult(offset=result.offset, epoch=result.epoch)
 
@@ -318,7 +320,7 @@ class ApiMethods:
             raise _error(codes.ERROR_BAD_REQUEST)
         data, is_json = _payload(req.data, req.b64data)
         return await self._publish_one(
-            req.channel, data, is_json, req.tags, req.skip_history, req.idempotency_key
+            req.channel, data, is_json, req.tags, req.skip_history, req.idempotency_key, req.delta
         )
 
     async def broadcast(self, req: BroadcastRequest) -> BroadcastResult:
@@ -330,7 +332,13 @@ class ApiMethods:
         for channel in req.channels:
             try:
                 result = await self._publish_one(
-                    channel, data, is_json, req.tags, req.skip_history, req.idempotency_key
+                    channel,
+                    data,
+                    is_json,
+                    req.tags,
+                    req.skip_history,
+                    req.idempotency_key,
+                    req.delta,
                 )
             except ReplyErrorException as exc:
                 err = exc.error

@@ -15,12 +15,7 @@ import re
 _INDEX = re.compile(r"\[\d+\]")
 
 # Channel options are checked under both `channel.without_namespace.X` and `channel.namespaces[].X`.
-NOT_YET_CHANNEL_OPTIONS = frozenset(
-    {
-        "delta_publish",
-        "allowed_delta_types",
-    }
-)
+NOT_YET_CHANNEL_OPTIONS: frozenset[str] = frozenset()
 
 REFUSED_CHANNEL_OPTIONS = frozenset(
     {

@@ -27,6 +27,8 @@ class SubscriptionOptions(NamedTuple):
     recovery: bool = False
     #: "stream" or "cache".
     recovery_mode: str = "stream"
+    #: Publications go out as fossil deltas when smaller (client asked, namespace allows).
+    delta: bool = False
 
 
 #: Token/API override keys and the option each replaces.

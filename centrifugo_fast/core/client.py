@@ -65,6 +65,7 @@ from .access import (
     namespace_defaults,
     with_overrides,
 )
+from .delta import recovered_chain
 from .eager import run_eagerly
 from .fanout import FAIL_BAD_PAYLOAD, FAIL_SLOW
 from .node import Node
@@ -538,6 +539,8 @@ class Client:
             and may_see_presence(opts, self.user, True, cfg.insecure)
         ):
             options = options._replace(push_join_leave=True)
+        if req.delta and req.delta in opts.allowed_delta_types:
+            options = options._replace(delta=True)
         now = time.time()
         if expire_at and expire_at <= now:
             raise _reply_error(codes.ERROR_EXPIRED)
@@ -585,13 +588,28 @@ class Client:
             sub.epoch, sub.offset = top.epoch, top.offset
             if result.recovered and recover is not None:
                 codec = self.codec
-                result.publications = [codec.publication(pub) for pub in pubs]
+                if opts.delta:
+                    result.publications = [
+                        codec.delta_publication(pub, data, is_delta)
+                        for pub, data, is_delta in recovered_chain(pubs)
+                    ]
+                else:
+                    result.publications = [codec.publication(pub) for pub in pubs]
                 # As Centrifugo: the client's own offset; it catches up with the publications.
                 result.offset = recover.offset
+        else:
+            pubs = []
+        result.delta = opts.delta
         self.subs[channel] = sub
         await node.add_subscription(
-            channel, self, join_leave=opts.push_join_leave, positioned=positioned
+            channel,
+            self,
+            join_leave=opts.push_join_leave,
+            positioned=positioned,
+            delta=opts.delta,
         )
+        if opts.delta and result.recovered and pubs:
+            node.hub.set_delta_base(channel, self, pubs[-1].data)
         if opts.presence and self.subs.get(channel) is sub:
             await node.add_presence(channel, self.id, self.client_info(sub.chan_info))
         return result

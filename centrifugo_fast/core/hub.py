@@ -8,12 +8,13 @@ is encoded at most once per key in use (design.md §4).
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from ..engine.types import ClientInfo, Publication
 from ..protocol.codec import Codec, PayloadEncodingError
 from ..protocol.messages import JoinLeaveMsg, Push
+from .delta import DeltaChannel, DeltaReceiver, deliver
 from .fanout import PreparedPush, Writer, broadcast
 
 if TYPE_CHECKING:
@@ -51,6 +52,8 @@ class Hub:
         self._join_leave: dict[str, dict[str, Writer]] = {}
         #: Positioned subscribers, whose stream position is checked on every publication.
         self._positioned: dict[str, dict[str, Client]] = {}
+        #: Subscribers that negotiated delta compression, per channel.
+        self._delta: dict[str, DeltaChannel] = {}
         self._clients: dict[str, Client] = {}
         self._users: dict[str, dict[str, Client]] = {}
         self._num_subs = 0
@@ -98,7 +101,13 @@ class Hub:
     # ---- subscriptions ----
 
     def add_subscription(
-        self, channel: str, client: Client, *, join_leave: bool = False, positioned: bool = False
+        self,
+        channel: str,
+        client: Client,
+        *,
+        join_leave: bool = False,
+        positioned: bool = False,
+        delta: bool = False,
     ) -> bool:
         """Subscribe `client` to `channel`; True when it is the channel's first subscriber."""
         subs = self._subs.get(channel)
@@ -113,7 +122,20 @@ class Hub:
             self._join_leave.setdefault(channel, {})[client.id] = client.writer
         if positioned:
             self._positioned.setdefault(channel, {})[client.id] = client
+        if delta:
+            state = self._delta.get(channel)
+            if state is None:
+                state = self._delta[channel] = DeltaChannel()
+            state.receivers[client.id] = DeltaReceiver(client.writer)
         return first
+
+    def set_delta_base(self, channel: str, client: Client, data: bytes) -> None:
+        """A delta subscriber holds `data` (its last recovered publication) as its base."""
+        state = self._delta.get(channel)
+        receiver = state.receivers.get(client.id) if state is not None else None
+        if state is not None and receiver is not None:
+            receiver.has_base = True
+            state.last = data
 
     def remove_subscription(self, channel: str, client: Client) -> bool:
         """Unsubscribe `client`; True when the channel has no subscribers left."""
@@ -121,6 +143,10 @@ class Hub:
             entries = extra.get(channel)
             if entries is not None and entries.pop(client.id, None) is not None and not entries:
                 del extra[channel]
+        state = self._delta.get(channel)
+        if state is not None and state.receivers.pop(client.id, None) is not None:
+            if not state.receivers:
+                del self._delta[channel]
         subs = self._subs.get(channel)
         if subs is None or subs.pop(client.id, None) is None:
             return False
@@ -146,7 +172,12 @@ class Hub:
         def build(codec: Codec) -> Push:
             return Push(channel=channel, pub=codec.publication(pub))
 
-        return self.broadcast(subs, build)
+        delta = self._delta.get(channel)
+        if delta is None:
+            return self.broadcast(subs.values(), build)
+        receivers = delta.receivers
+        plain = (w for client_id, w in subs.items() if client_id not in receivers)
+        return self.broadcast(plain, build) + deliver(channel, pub, delta, self.encode_for)
 
     def _check_positions(
         self,
@@ -182,7 +213,7 @@ class Hub:
         if not receivers:
             return 0
         return self.broadcast(
-            receivers,
+            receivers.values(),
             lambda codec: Push(channel=channel, join=JoinLeaveMsg(info=codec.client_info(info))),
         )
 
@@ -192,18 +223,18 @@ class Hub:
         if not receivers:
             return 0
         return self.broadcast(
-            receivers,
+            receivers.values(),
             lambda codec: Push(channel=channel, leave=JoinLeaveMsg(info=codec.client_info(info))),
         )
 
-    def broadcast(self, subs: dict[str, Writer], build: PushBuilder) -> int:
-        """Encode `build` once per encoding key and enqueue it to every writer in `subs`."""
+    def broadcast(self, writers: Iterable[Writer], build: PushBuilder) -> int:
+        """Encode `build` once per encoding key and enqueue it to every writer."""
         encoders = self._encoders
 
         def encode(key: int) -> bytes | None:
             return encoders[key].encode(build)
 
-        return broadcast(subs.values(), PreparedPush(encode))
+        return broadcast(writers, PreparedPush(encode))
 
     # ---- stats ----
 

@@ -105,6 +105,7 @@ class Node:
         data_is_json: bool = True,
         skip_history: bool = False,
         idempotency_key: str = "",
+        delta: bool = False,
     ) -> PublishResult:
         """Publish into `channel` (kept in history when its namespace has history)."""
         opts = self.channels.options(channel)
@@ -120,6 +121,7 @@ class Node:
                 history_ttl=float(opts.history_ttl) if keep else 0.0,
                 history_meta_ttl=float(opts.history_meta_ttl),
                 idempotency_key=idempotency_key,
+                use_delta=delta or opts.delta_publish,
             ),
         )
 
@@ -222,10 +224,18 @@ class Node:
     # ---- subscriptions ----
 
     async def add_subscription(
-        self, channel: str, client: Client, *, join_leave: bool = False, positioned: bool = False
+        self,
+        channel: str,
+        client: Client,
+        *,
+        join_leave: bool = False,
+        positioned: bool = False,
+        delta: bool = False,
     ) -> None:
         """Register `client` in `channel` and make the broker deliver the channel here."""
-        if self.hub.add_subscription(channel, client, join_leave=join_leave, positioned=positioned):
+        if self.hub.add_subscription(
+            channel, client, join_leave=join_leave, positioned=positioned, delta=delta
+        ):
             await self.broker.subscribe(channel)
 
     async def remove_subscription(self, channel: str, client: Client) -> None:

@@ -21,6 +21,7 @@ class PublishOptions(NamedTuple):
     history_meta_ttl: float = 0.0
     idempotency_key: str = ""
     idempotent_result_ttl: float = IDEMPOTENT_RESULT_TTL
+    use_delta: bool = False
 
 
 class HistoryFilter(NamedTuple):

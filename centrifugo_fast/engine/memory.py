@@ -49,6 +49,7 @@ class MemoryBroker:
             tags=opts.tags,
             time=int(time.time() * 1000),
             data_is_json=opts.data_is_json,
+            delta=opts.use_delta,
         )
         if opts.history_size > 0 and opts.history_ttl > 0:
             position = store.add(

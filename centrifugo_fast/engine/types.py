@@ -31,6 +31,8 @@ class Publication(msgspec.Struct, gc=False):
     time: int = 0
     epoch: str = ""
     data_is_json: bool = True
+    #: Publisher allows delta-compressed delivery (API `delta` or namespace `delta_publish`).
+    delta: bool = False
 
 
 class StreamPosition(NamedTuple):

@@ -81,6 +81,24 @@ class JsonCodec:
             chan_info=embed(info.chan_info),
         )
 
+    def delta_publication(self, pub: Publication, data: bytes, is_delta: bool) -> PublicationMsg:
+        """A publication for a delta subscriber: `data` (full payload or fossil delta) travels
+        as a JSON string, whatever it holds (spec §10)."""
+        if not pub.data_is_json and not is_delta:
+            embed(pub.data, False)  # non-JSON payloads cannot reach JSON clients (3506)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise PayloadEncodingError("delta payload is not UTF-8") from exc
+        return PublicationMsg(
+            data=Raw(_encoder.encode(text)),
+            info=self.client_info(pub.info) if pub.info is not None else None,
+            offset=pub.offset,
+            tags=pub.tags or {},
+            delta=is_delta,
+            epoch=pub.epoch if pub.offset == 1 else "",
+        )
+
     def publication(self, pub: Publication) -> PublicationMsg:
         """Wire form of a Publication (epoch only on offset 1, as Centrifugo sends it)."""
         return PublicationMsg(

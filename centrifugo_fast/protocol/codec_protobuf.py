@@ -462,6 +462,17 @@ class ProtobufCodec:
             chan_info=self.payload(info.chan_info),
         )
 
+    def delta_publication(self, pub: Publication, data: bytes, is_delta: bool) -> PublicationMsg:
+        """A publication for a delta subscriber: raw bytes of the payload or fossil delta."""
+        return PublicationMsg(
+            data=self.payload(data),
+            info=self.client_info(pub.info) if pub.info is not None else None,
+            offset=pub.offset,
+            tags=pub.tags or {},
+            delta=is_delta,
+            epoch=pub.epoch if pub.offset == 1 else "",
+        )
+
     def publication(self, pub: Publication) -> PublicationMsg:
         """Wire form of a Publication (epoch only on offset 1, as Centrifugo sends it)."""
         return PublicationMsg(

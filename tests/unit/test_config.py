@@ -93,14 +93,9 @@ def test_unknown_keys_warn(tmp_path: Path) -> None:
 
 
 def test_unsupported_options_warn_only_when_enabled(tmp_path: Path) -> None:
-    path = _write(
-        tmp_path,
-        {"channel": {"namespaces": [{"name": "ab", "delta_publish": True, "presence": False}]}},
-    )
+    path = _write(tmp_path, {"client": {"concurrency": 4}, "admin": {"enabled": False}})
     _, warnings = load_config(path, environ={})
-    assert warnings == [
-        "config option channel.namespaces[0].delta_publish is not supported yet and has no effect"
-    ]
+    assert warnings == ["config option client.concurrency is not supported yet and has no effect"]
 
 
 @pytest.mark.parametrize(
