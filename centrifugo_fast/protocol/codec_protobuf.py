@@ -246,7 +246,78 @@ def _len_field(number: int, payload: bytes) -> bytes:
     return _tag(number, _WIRE_LEN) + _varint(len(payload)) + payload
 
 
+def _encode_client_info(info: ClientInfoMsg) -> bytes:
+    # Hand-written: a ClientInfo rides on most publications (fan-out encodes it per push).
+    out = b""
+    if info.user:
+        out += _len_field(1, info.user.encode())
+    if info.client:
+        out += _len_field(2, info.client.encode())
+    conn_info = bytes(info.conn_info)
+    if conn_info:
+        out += _len_field(3, conn_info)
+    chan_info = bytes(info.chan_info)
+    if chan_info:
+        out += _len_field(4, chan_info)
+    return out
+
+
+def _encode_publication(pub: PublicationMsg) -> bytes:
+    # Hand-written: the one message encoded for every publication fanned out.
+    out = b""
+    data = bytes(pub.data)
+    if data:
+        out += b"\x22" + _varint(len(data)) + data  # field 4, length-delimited
+    if pub.info is not None:
+        info = _encode_client_info(pub.info)
+        out += b"\x2a" + _varint(len(info)) + info  # field 5
+    if pub.offset:
+        out += b"\x30" + _varint(pub.offset)  # field 6, varint
+    if pub.tags:
+        for key, value in pub.tags.items():
+            entry = _len_field(1, key.encode()) + _len_field(2, value.encode())
+            out += _len_field(7, entry)
+    if pub.delta:
+        out += b"\x40\x01"  # field 8
+    if pub.time:
+        out += b"\x48" + _varint(pub.time)  # field 9
+    if pub.channel:
+        out += _len_field(10, pub.channel.encode())
+    if pub.epoch:
+        out += _len_field(14, pub.epoch.encode())
+    return out
+
+
+_PUSH_MESSAGES = (
+    (b"\x22", "pub"),  # field 4
+    (b"\x2a", "join"),
+    (b"\x32", "leave"),
+    (b"\x3a", "unsubscribe"),
+    (b"\x42", "message"),
+    (b"\x4a", "subscribe"),
+    (b"\x5a", "disconnect"),
+)
+
+
+def _encode_push(push: Push) -> bytes:
+    # Hand-written: every fanned-out publication is a Push in a Reply envelope.
+    out = _len_field(2, push.channel.encode()) if push.channel else b""
+    pub = push.pub
+    if pub is not None:
+        body = _encode_publication(pub)
+        return out + b"\x22" + _varint(len(body)) + body
+    for tag, name in _PUSH_MESSAGES[1:]:
+        value = getattr(push, name)
+        if value is not None:
+            body = _encode_message(value)
+            out += tag + _varint(len(body)) + body
+    return out
+
+
 def _encode_message(msg: msgspec.Struct) -> bytes:
+    fast = _FAST_ENCODERS.get(type(msg))
+    if fast is not None:
+        return fast(msg)
     parts: list[bytes] = []
     for number, name, kind, _sub in SCHEMA[type(msg)]:
         value = getattr(msg, name)
@@ -405,6 +476,12 @@ def _decode_message(data: bytes, pos: int, end: int, cls: Any, depth: int = 0) -
         raise CodecError(f"invalid {cls.__name__}: {exc}") from exc
 
 
+_FAST_ENCODERS: dict[type[Any], Callable[[Any], bytes]] = {
+    PublicationMsg: _encode_publication,
+    ClientInfoMsg: _encode_client_info,
+    Push: _encode_push,
+}
+
 _FIELDS: dict[Any, dict[int, tuple[str, int, Any]]] = {
     cls: {number: (name, kind, sub) for number, name, kind, sub in fields}
     for cls, fields in SCHEMA.items()
@@ -442,8 +519,10 @@ class ProtobufCodec:
         return encode_delimited(reply)
 
     def encode_push(self, push: Push) -> bytes:
-        """Encode a push in its bidirectional Reply envelope."""
-        return encode_delimited(Reply(push=push))
+        """Encode a push in its bidirectional Reply envelope (Reply field 4)."""
+        body = _encode_push(push)
+        reply = b"\x22" + _varint(len(body)) + body
+        return _varint(len(reply)) + reply
 
     def join(self, payloads: list[bytes]) -> bytes:
         """Concatenate length-delimited replies into one frame payload."""
