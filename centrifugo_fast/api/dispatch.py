@@ -15,6 +15,7 @@ from msgspec import Raw
 
 from .. import codes
 from ..codes import ReplyError
+from ..engine.base import EngineUnavailable
 from ..errors import ReplyErrorException
 from ..protocol.messages import ErrorMsg
 from .methods import ApiMethods
@@ -92,6 +93,9 @@ class ApiDispatcher:
             return result
         except ReplyErrorException as exc:
             return exc.error
+        except EngineUnavailable as exc:
+            logger.warning("API method %s: engine unavailable: %s", method, exc)
+            return codes.ERROR_INTERNAL
         except Exception:
             logger.exception("API method %s failed", method)
             return codes.ERROR_INTERNAL

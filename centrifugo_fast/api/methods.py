@@ -16,8 +16,16 @@ from msgspec import Raw
 
 from .. import codes
 from ..codes import ReplyError
-from ..core.access import has_history, namespace_defaults, with_overrides
+from ..core.access import has_history
+from ..core.control import (
+    ControlCommand,
+    DisconnectUser,
+    RefreshUser,
+    SubscribeUser,
+    UnsubscribeUser,
+)
 from ..core.node import Node
+from ..engine.base import EngineUnavailable
 from ..engine.types import ClientInfo, StreamPosition
 from ..errors import ReplyErrorException
 from ..protocol.codec_json import embed
@@ -353,27 +361,37 @@ class ApiMethods:
         """Subscribe an online user's connections to a channel (server-side subscription)."""
         if not req.channel:
             raise _error(codes.ERROR_BAD_REQUEST)
-        opts = self.node.channels.options(req.channel)
-        options = namespace_defaults(opts)
-        if req.override is not None:
-            options = with_overrides(options, req.override.as_dict())
-        await self.node.subscribe_user(
-            req.user,
-            req.channel,
-            options,
-            client=req.client,
-            session=req.session,
-            chan_info=_b64_or_raw(req.info, req.b64info),
-            data=_b64_or_raw(req.data, req.b64data),
-            expire_at=req.expire_at,
+        self.node.channels.options(req.channel)  # unknown namespace -> 102
+        await self._control(
+            SubscribeUser(
+                user=req.user,
+                channel=req.channel,
+                client=req.client,
+                session=req.session,
+                chan_info=_b64_or_raw(req.info, req.b64info),
+                data=_b64_or_raw(req.data, req.b64data),
+                expire_at=req.expire_at,
+                override=req.override.as_dict() if req.override is not None else {},
+            )
         )
         return EmptyResult()
+
+    async def _control(self, command: ControlCommand) -> None:
+        """Reach the user's connections on every node."""
+        try:
+            await self.node.send_control(command)
+        except EngineUnavailable as exc:
+            raise _error(codes.ERROR_INTERNAL) from exc
 
     async def unsubscribe(self, req: UnsubscribeRequest) -> EmptyResult:
         """Unsubscribe a user's connections from a channel (unsubscribe push 2000)."""
         if req.channel:
             self.node.channels.options(req.channel)
-        self.node.unsubscribe_user(req.user, req.channel, client=req.client, session=req.session)
+        await self._control(
+            UnsubscribeUser(
+                user=req.user, channel=req.channel, client=req.client, session=req.session
+            )
+        )
         return EmptyResult()
 
     async def disconnect(self, req: DisconnectRequest) -> EmptyResult:
@@ -381,25 +399,30 @@ class ApiMethods:
         disconnect = codes.DISCONNECT_FORCE_NO_RECONNECT
         if req.disconnect is not None and req.disconnect.code:
             disconnect = codes.Disconnect(req.disconnect.code, req.disconnect.reason)
-        self.node.disconnect_user(
-            req.user,
-            disconnect,
-            client=req.client,
-            session=req.session,
-            whitelist=frozenset(req.whitelist),
+        await self._control(
+            DisconnectUser(
+                user=req.user,
+                code=disconnect.code,
+                reason=disconnect.reason,
+                client=req.client,
+                session=req.session,
+                whitelist=req.whitelist,
+            )
         )
         return EmptyResult()
 
     async def refresh(self, req: RefreshRequest) -> EmptyResult:
         """Expire, extend or re-label a user's connections."""
         info = _raw(req.info)
-        self.node.refresh_user(
-            req.user,
-            client=req.client,
-            session=req.session,
-            expired=req.expired,
-            expire_at=req.expire_at or None,
-            info=info or None,
+        await self._control(
+            RefreshUser(
+                user=req.user,
+                client=req.client,
+                session=req.session,
+                expired=req.expired,
+                expire_at=req.expire_at,
+                info=info or None,
+            )
         )
         return EmptyResult()
 
@@ -466,20 +489,19 @@ class ApiMethods:
 
     async def info(self, req: InfoRequest) -> InfoResult:
         """Statistics of every node (one node with the memory engine)."""
-        node = self.node
-        hub = node.hub
         return InfoResult(
             nodes=[
                 NodeResult(
-                    uid=node.id,
-                    name=node.name,
-                    version=f"{node.version} centrifugo-fast",
-                    num_clients=hub.num_clients,
-                    num_users=hub.num_users,
-                    num_channels=hub.num_channels,
-                    num_subs=hub.num_subscriptions,
-                    uptime=node.uptime(),
+                    uid=info.uid,
+                    name=info.name,
+                    version=info.version,
+                    num_clients=info.num_clients,
+                    num_users=info.num_users,
+                    num_channels=info.num_channels,
+                    num_subs=info.num_subs,
+                    uptime=info.uptime,
                 )
+                for info in self.node.cluster_info()
             ]
         )
 

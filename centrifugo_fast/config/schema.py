@@ -201,8 +201,28 @@ class NodeConfig(_Section, frozen=True):
 
 
 class RedisConfig(_Section, frozen=True):
+    """engine.redis: one or more Redis shards, Sentinel or Cluster (spec engine.md §4)."""
+
     address: list[str] = msgspec.field(default_factory=lambda: ["redis://127.0.0.1:6379"])
     prefix: str = "centrifugo"
+    connect_timeout: Duration = Duration(1.0)
+    io_timeout: Duration = Duration(4.0)
+    db: int = 0
+    user: str = ""
+    password: str = ""
+    client_name: str = ""
+    tls: TLSConfig = TLSConfig()
+    sentinel_address: list[str] = []
+    sentinel_master_name: str = ""
+    sentinel_user: str = ""
+    sentinel_password: str = ""
+    sentinel_client_name: str = ""
+    sentinel_tls: TLSConfig = TLSConfig()
+    cluster_address: list[str] = []
+    history_use_lists: bool = False
+    presence_ttl: Duration = Duration(60.0)
+    presence_hash_field_ttl: bool = False
+    presence_user_mapping: bool = False
 
 
 class EngineConfig(_Section, frozen=True):

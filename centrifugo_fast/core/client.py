@@ -24,6 +24,7 @@ from ..auth.jwt import (
     TokenVerifyUnavailable,
 )
 from ..codes import Disconnect, ReplyError
+from ..engine.base import EngineUnavailable
 from ..engine.types import ClientInfo, Publication, StreamPosition
 from ..errors import DisconnectException, ReplyErrorException
 from ..protocol.codec import Codec, CodecError
@@ -101,6 +102,21 @@ class Subscription:
         #: Stream position delivered so far (positioned subscriptions only).
         self.offset = 0
         self.epoch = ""
+
+
+class _Prepared:
+    """A subscription between `_prepare` and `_finalize`."""
+
+    __slots__ = ("channel", "sub", "result", "top", "recovered", "client_offset", "delta_base")
+
+    def __init__(self, channel: str, sub: Subscription, result: SubscribeResult) -> None:
+        self.channel = channel
+        self.sub = sub
+        self.result = result
+        self.top: StreamPosition | None = None
+        self.recovered: list[Publication] = []
+        self.client_offset = 0
+        self.delta_base: bytes | None = None
 
 
 def _bad_request(reason: str) -> DisconnectException:
@@ -225,6 +241,10 @@ class Client:
             self._write_error(cmd.id, exc.error)
         except DisconnectException as exc:
             self.disconnect(exc.disconnect)
+        except EngineUnavailable as exc:
+            logger.warning("client %s: engine unavailable: %s", self.id, exc)
+            # Temporary: the SDK retries (a failed connect reconnects with backoff).
+            self._write_error(cmd.id, codes.ERROR_INTERNAL)
         except Exception:
             logger.exception("client %s: error handling command %d", self.id, cmd.id)
             if self.state == CONNECTING:
@@ -415,13 +435,19 @@ class Client:
             result.pong = cfg.pong_timeout > 0 and not self.transport.unidirectional
             first = random.uniform(cfg.ping_interval / 2, cfg.ping_interval)
             node.timers.call_later(first, self._send_ping)
-        for channel, server_sub in server_subs.items():
-            sub_result = await self._activate(channel, server_sub, req.subs.get(channel))
-            data = token_subs[channel].data if channel in token_subs else b""
+        prepared = [
+            await self._prepare(channel, server_sub, req.subs.get(channel))
+            for channel, server_sub in server_subs.items()
+        ]
+        later = [(p.channel, self._finalize(p)) for p in prepared]
+        for p in prepared:
+            data = token_subs[p.channel].data if p.channel in token_subs else b""
             if data:
-                sub_result.data = self.codec.payload(data)
-            result.subs[channel] = sub_result
+                p.result.data = self.codec.payload(data)
+            result.subs[p.channel] = p.result
         self._write_reply(Reply(id=cmd_id, connect=result))
+        for channel, pubs in later:
+            self._push_publications(channel, pubs)
         for channel, server_sub in server_subs.items():
             if server_sub.options.join_leave and self.subs.get(channel) is server_sub:
                 await node.publish_join(channel, self.client_info(server_sub.chan_info))
@@ -545,77 +571,112 @@ class Client:
         if expire_at and expire_at <= now:
             raise _reply_error(codes.ERROR_EXPIRED)
         sub = Subscription(chan_info, expire_at, False, options)
-        result = await self._activate(channel, sub, req)
-        if self.state != CONNECTED or self.subs.get(channel) is not sub:
+        prepared = await self._prepare(channel, sub, req)
+        if self.state != CONNECTED or channel in self.subs:
+            await node.cancel_subscription(channel, self)
             return
+        after = self._finalize(prepared)
+        result = prepared.result
         if data:
             result.data = self.codec.payload(data)
         if expire_at:
             result.expires = True
             result.ttl = _ttl(expire_at, now)
             self._schedule_sub_expiry_check(channel, expire_at)
-        # Written right after the hub registration, with no publication in between, so
-        # this reply precedes every publication of the channel sent to this connection.
+        # Written right after joining the hub, with no await in between, so this reply
+        # precedes every publication of the channel sent to this connection.
         self._write_reply(Reply(id=cmd_id, subscribe=result))
+        self._push_publications(channel, after)
         if options.join_leave:
             await node.publish_join(channel, self.client_info(chan_info))
 
-    async def _activate(
+    async def _prepare(
         self, channel: str, sub: Subscription, recover: SubscribeRequest | None
-    ) -> SubscribeResult:
-        """Register `sub` (position, recovery, hub, presence) and build its result.
-
-        With the memory engine nothing here suspends, so no publication of the channel can
-        slip between reading the stream position and joining the hub.
-        """
+    ) -> _Prepared:
+        """First half of a subscription: hold the channel's publications for this client,
+        read the stream position (or recover), add presence. Nothing is delivered yet."""
         node = self.node
         opts = sub.options
-        result = SubscribeResult()
+        prepared = _Prepared(channel, sub, SubscribeResult(delta=opts.delta))
+        await node.begin_subscription(channel, self)
+        try:
+            if opts.positioning or opts.recovery:
+                result = prepared.result
+                result.positioned = True
+                result.recoverable = opts.recovery
+                if opts.recovery and recover is not None and recover.recover:
+                    result.was_recovering = True
+                    prepared.recovered, prepared.top, result.recovered = await node.recover(
+                        channel, recover.offset, recover.epoch, opts.recovery_mode
+                    )
+                    prepared.client_offset = recover.offset
+                else:
+                    prepared.top = await node.stream_top(channel)
+            if opts.presence:
+                await node.add_presence(channel, self.id, self.client_info(sub.chan_info))
+        except BaseException:
+            await node.cancel_subscription(channel, self)
+            raise
+        return prepared
+
+    def _finalize(self, prepared: _Prepared) -> list[Publication]:
+        """Second half, run synchronously right before the reply is written: merge what
+        arrived meanwhile, join the hub. Returns publications to push after the reply.
+
+        Publications already covered by the stream position (or the recovered ones) are
+        dropped; a gap means the client cannot be brought up to date: 3010.
+        """
+        node, channel, sub, result = self.node, prepared.channel, prepared.sub, prepared.result
+        held = node.hub.take_pending(channel, self)
+        opts = sub.options
         positioned = opts.positioning or opts.recovery
-        if positioned:
-            result.positioned = True
-            result.recoverable = opts.recovery
-            pubs: list[Publication] = []
-            if opts.recovery and recover is not None and recover.recover:
-                result.was_recovering = True
-                pubs, top, recovered = await node.recover(
-                    channel, recover.offset, recover.epoch, opts.recovery_mode
-                )
-                result.recovered = recovered
-            else:
-                top = await node.stream_top(channel)
+        after: list[Publication] = held
+        if positioned and prepared.top is not None:
+            top = prepared.top
             result.epoch, result.offset = top.epoch, top.offset
-            sub.epoch, sub.offset = top.epoch, top.offset
-            if result.recovered and recover is not None:
+            in_reply = list(prepared.recovered) if result.recovered else []
+            last = in_reply[-1].offset if in_reply else top.offset
+            after = []
+            for pub in held:
+                if pub.offset == 0 or pub.offset <= last:
+                    continue  # no position, or already covered by the read
+                if pub.offset != last + 1:
+                    raise DisconnectException(codes.DISCONNECT_INSUFFICIENT_STATE)
+                (in_reply if result.recovered else after).append(pub)
+                last = pub.offset
+            sub.epoch, sub.offset = top.epoch, last
+            if result.recovered:
                 codec = self.codec
                 if opts.delta:
                     result.publications = [
                         codec.delta_publication(pub, data, is_delta)
-                        for pub, data, is_delta in recovered_chain(pubs)
+                        for pub, data, is_delta in recovered_chain(in_reply)
                     ]
                 else:
-                    result.publications = [codec.publication(pub) for pub in pubs]
+                    result.publications = [codec.publication(pub) for pub in in_reply]
                 # As Centrifugo: the client's own offset; it catches up with the publications.
-                result.offset = recover.offset
-        else:
-            pubs = []
-        result.delta = opts.delta
+                result.offset = prepared.client_offset
+                if opts.delta and in_reply and not after:
+                    prepared.delta_base = in_reply[-1].data
         self.subs[channel] = sub
-        await node.add_subscription(
-            channel,
-            self,
-            join_leave=opts.push_join_leave,
-            positioned=positioned,
-            delta=opts.delta,
+        node.hub.add_subscription(
+            channel, self, join_leave=opts.push_join_leave, positioned=positioned, delta=opts.delta
         )
-        if opts.delta and result.recovered and pubs:
-            node.hub.set_delta_base(channel, self, pubs[-1].data)
-        if opts.presence and self.subs.get(channel) is sub:
-            await node.add_presence(channel, self.id, self.client_info(sub.chan_info))
-        return result
+        if prepared.delta_base is not None:
+            node.hub.set_delta_base(channel, self, prepared.delta_base)
+        return after
+
+    def _push_publications(self, channel: str, pubs: list[Publication]) -> None:
+        """Deliver publications that arrived while the subscription was being set up."""
+        for pub in pubs:
+
+            def build(codec: Codec, pub: Publication = pub) -> Push:
+                return Push(channel=channel, pub=codec.publication(pub))
+
+            self.send_push(build)
 
     async def _drop_subscription(self, channel: str, sub: Subscription) -> None:
-        """Undo `_activate`: hub, presence, and the leave event."""
+        """Undo a subscription: hub, presence, and the leave event."""
         node = self.node
         await node.remove_subscription(channel, self)
         if sub.options.presence:
@@ -681,9 +742,12 @@ class Client:
         if self.state != CONNECTED or channel in self.subs:
             return
         sub = Subscription(chan_info, expire_at, True, options)
-        result = await self._activate(channel, sub, None)
-        if self.state != CONNECTED or self.subs.get(channel) is not sub:
+        prepared = await self._prepare(channel, sub, None)
+        if self.state != CONNECTED or channel in self.subs:
+            await self.node.cancel_subscription(channel, self)
             return
+        after = self._finalize(prepared)
+        result = prepared.result
         if expire_at:
             self._schedule_sub_expiry_check(channel, expire_at)
         payload = data
@@ -700,6 +764,7 @@ class Client:
             return Push(channel=channel, subscribe=push)
 
         self.send_push(build)
+        self._push_publications(channel, after)
         if options.join_leave:
             await self.node.publish_join(channel, self.client_info(chan_info))
 

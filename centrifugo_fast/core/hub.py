@@ -54,6 +54,8 @@ class Hub:
         self._positioned: dict[str, dict[str, Client]] = {}
         #: Subscribers that negotiated delta compression, per channel.
         self._delta: dict[str, DeltaChannel] = {}
+        #: Subscriptions being set up: publications are held for them until the reply is out.
+        self._pending: dict[str, dict[str, list[Publication]]] = {}
         self._clients: dict[str, Client] = {}
         self._users: dict[str, dict[str, Client]] = {}
         self._num_subs = 0
@@ -99,6 +101,30 @@ class Hub:
         return list(self._users.get(user, {}).values())
 
     # ---- subscriptions ----
+
+    def begin_subscription(self, channel: str, client: Client) -> bool:
+        """Hold the channel's publications for `client` until `add_subscription`.
+
+        Returns True when the node had no interest in the channel yet (the broker must
+        subscribe before the stream position is read).
+        """
+        first = channel not in self._subs and channel not in self._pending
+        self._pending.setdefault(channel, {})[client.id] = []
+        return first
+
+    def take_pending(self, channel: str, client: Client) -> list[Publication]:
+        """Stop holding publications for `client`; return what was held, in order."""
+        pending = self._pending.get(channel)
+        if pending is None:
+            return []
+        held = pending.pop(client.id, [])
+        if not pending:
+            del self._pending[channel]
+        return held
+
+    def is_interested(self, channel: str) -> bool:
+        """True while the channel has subscribers or subscriptions being set up."""
+        return channel in self._subs or channel in self._pending
 
     def add_subscription(
         self,
@@ -162,6 +188,10 @@ class Hub:
 
     def broadcast_publication(self, channel: str, pub: Publication) -> int:
         """Deliver a publication to the channel's subscribers; return how many were visited."""
+        pending = self._pending.get(channel)
+        if pending:
+            for held in pending.values():
+                held.append(pub)
         subs = self._subs.get(channel)
         if not subs:
             return 0

@@ -26,12 +26,26 @@ from ..codes import (
     Disconnect,
 )
 from ..config.schema import Config
-from ..engine.base import HistoryFilter, PublishOptions
-from ..engine.memory import MemoryBroker, MemoryPresenceManager
+from ..engine.base import EngineUnavailable, HistoryFilter, PublishOptions
+from ..engine.factory import create_engine
 from ..engine.types import ClientInfo, Publication, PublishResult, StreamPosition
 from ..errors import ReplyErrorException
-from .access import SubscriptionOptions, has_history
+from .access import SubscriptionOptions, has_history, namespace_defaults, with_overrides
 from .channels import ChannelRules
+from .control import (
+    NODE_INFO_INTERVAL,
+    NODE_TTL,
+    ControlCommand,
+    DisconnectUser,
+    NodeAnnouncement,
+    NodeInfo,
+    RefreshUser,
+    SubscribeUser,
+    UnsubscribeUser,
+    decode as decode_control,
+    encode as encode_control,
+)
+from .eager import run_eagerly
 from .fanout import FlushScheduler
 from .hub import Hub
 from .timers import TimerWheel
@@ -58,8 +72,10 @@ class Node:
         self.version = __version__
         self.started_at = time.monotonic()
         self.hub = Hub()
-        self.broker = MemoryBroker(self, self.loop, config.channel.history_meta_ttl)
-        self.presence_manager = MemoryPresenceManager()
+        self.broker, self.presence_manager = create_engine(config, self, self.loop)
+        #: Other live nodes by uid: (what they announced, loop time seen).
+        self.nodes: dict[str, tuple[NodeInfo, float]] = {}
+        self._announce_handle: asyncio.TimerHandle | None = None
         self.timers = TimerWheel(self.loop)
         self.flush_scheduler = FlushScheduler(self.loop.call_soon)
         self.channels = ChannelRules(
@@ -223,24 +239,27 @@ class Node:
 
     # ---- subscriptions ----
 
-    async def add_subscription(
-        self,
-        channel: str,
-        client: Client,
-        *,
-        join_leave: bool = False,
-        positioned: bool = False,
-        delta: bool = False,
-    ) -> None:
-        """Register `client` in `channel` and make the broker deliver the channel here."""
-        if self.hub.add_subscription(
-            channel, client, join_leave=join_leave, positioned=positioned, delta=delta
-        ):
-            await self.broker.subscribe(channel)
+    async def begin_subscription(self, channel: str, client: Client) -> None:
+        """Start holding the channel's publications for `client`; make sure the broker
+        delivers the channel here before its stream position is read."""
+        if self.hub.begin_subscription(channel, client):
+            try:
+                await self.broker.subscribe(channel)
+            except BaseException:
+                self.hub.take_pending(channel, client)
+                raise
+
+    async def cancel_subscription(self, channel: str, client: Client) -> None:
+        """Abandon a subscription being set up."""
+        self.hub.take_pending(channel, client)
+        if not self.hub.is_interested(channel):
+            await self.broker.unsubscribe(channel)
 
     async def remove_subscription(self, channel: str, client: Client) -> None:
         """Remove `client` from `channel`; release the broker subscription when empty."""
-        if self.hub.remove_subscription(channel, client):
+        self.hub.take_pending(channel, client)
+        self.hub.remove_subscription(channel, client)
+        if not self.hub.is_interested(channel):
             await self.broker.unsubscribe(channel)
 
     # ---- acting on users' connections (server API) ----
@@ -322,7 +341,102 @@ class Node:
         """Whole seconds since this node started."""
         return int(time.monotonic() - self.started_at)
 
+    # ---- cluster ----
+
+    def info(self) -> NodeInfo:
+        """This node's current statistics."""
+        hub = self.hub
+        return NodeInfo(
+            uid=self.id,
+            name=self.name,
+            version=f"{self.version} centrifugo-fast",
+            num_clients=hub.num_clients,
+            num_users=hub.num_users,
+            num_channels=hub.num_channels,
+            num_subs=hub.num_subscriptions,
+            uptime=self.uptime(),
+        )
+
+    def cluster_info(self) -> list[NodeInfo]:
+        """Every live node, this one first."""
+        now = self.loop.time()
+        others = [info for uid, (info, seen) in self.nodes.items() if now - seen < NODE_TTL]
+        return [self.info(), *others]
+
+    def subscribed_channels(self) -> list[str]:
+        """Channels with local subscribers (a broker resubscribes them after reconnecting)."""
+        return [channel for channel, _ in self.hub.channels()]
+
+    async def send_control(self, command: ControlCommand) -> None:
+        """Send a control command to every node, this one included."""
+        await self.broker.publish_control(encode_control(command))
+
+    def handle_control(self, data: bytes) -> None:
+        """Broker callback: apply a control command from any node."""
+        try:
+            command = decode_control(data)
+        except Exception:
+            logger.warning("dropped a malformed control message")
+            return
+        if isinstance(command, NodeAnnouncement):
+            if command.info.uid != self.id:
+                self.nodes[command.info.uid] = (command.info, self.loop.time())
+        elif isinstance(command, DisconnectUser):
+            self.disconnect_user(
+                command.user,
+                Disconnect(command.code, command.reason),
+                client=command.client,
+                session=command.session,
+                whitelist=frozenset(command.whitelist),
+            )
+        elif isinstance(command, UnsubscribeUser):
+            self.unsubscribe_user(
+                command.user, command.channel, client=command.client, session=command.session
+            )
+        elif isinstance(command, SubscribeUser):
+            options = with_overrides(
+                namespace_defaults(self.channels.options(command.channel)), command.override
+            )
+            run_eagerly(
+                self.subscribe_user(
+                    command.user,
+                    command.channel,
+                    options,
+                    client=command.client,
+                    session=command.session,
+                    chan_info=command.chan_info,
+                    data=command.data,
+                    expire_at=command.expire_at,
+                ),
+                self.loop,
+            )
+        elif isinstance(command, RefreshUser):
+            self.refresh_user(
+                command.user,
+                client=command.client,
+                session=command.session,
+                expired=command.expired,
+                expire_at=command.expire_at or None,
+                info=command.info,
+            )
+
+    def _announce(self) -> None:
+        self._announce_handle = self.loop.call_later(NODE_INFO_INTERVAL, self._announce)
+
+        async def send() -> None:
+            try:
+                await self.send_control(NodeAnnouncement(info=self.info()))
+            except EngineUnavailable:
+                logger.debug("node announcement not sent: engine unavailable")
+
+        run_eagerly(send(), self.loop)
+
     # ---- lifecycle ----
+
+    async def start(self) -> None:
+        """Connect the engine and start announcing this node."""
+        await self.broker.start()
+        self._announce()
 
     async def shutdown(self) -> None:
         """Disconnect every client with 3001 (shutdown, reconnect allowed) and stop."""
@@ -333,4 +447,6 @@ class Node:
         for client in clients:
             client.disconnect(DISCONNECT_SHUTDOWN)
         logger.info("node %s shut down, %d clients disconnected", self.name, len(clients))
+        if self._announce_handle is not None:
+            self._announce_handle.cancel()
         await self.broker.close()

@@ -10,6 +10,13 @@ from .types import ClientInfo, Publication, PublishResult, StreamPosition
 IDEMPOTENT_RESULT_TTL = 300.0
 
 
+class EngineUnavailable(Exception):
+    """The engine's backend (e.g. Redis) cannot serve the call now: a temporary failure.
+
+    Callers answer with the temporary error 100; connected clients stay connected.
+    """
+
+
 class PublishOptions(NamedTuple):
     """Per-publish options the broker needs; history is kept when size and TTL are both > 0."""
 
@@ -41,9 +48,21 @@ class BrokerEventHandler(Protocol):
 
     def handle_leave(self, channel: str, info: ClientInfo) -> None: ...
 
+    def handle_control(self, data: bytes) -> None: ...
+
+    def subscribed_channels(self) -> list[str]: ...
+
 
 class Broker(Protocol):
-    """Publishes into channels, keeps their history, tracks this node's interest."""
+    """Publishes into channels, keeps their history, tracks this node's interest.
+
+    Also the node-to-node control bus: `publish_control` reaches `handle_control` on every
+    node (only this one with the memory engine), or on one node when `node_id` is given.
+    """
+
+    async def start(self) -> None: ...
+
+    async def publish_control(self, data: bytes, node_id: str = "") -> None: ...
 
     async def publish(self, channel: str, data: bytes, opts: PublishOptions) -> PublishResult: ...
 

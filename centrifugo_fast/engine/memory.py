@@ -31,6 +31,13 @@ class MemoryBroker:
         self.store = HistoryStore(time.monotonic, default_meta_ttl)
         self._timer: asyncio.TimerHandle | None = loop.call_later(EXPIRE_INTERVAL, self._expire)
 
+    async def start(self) -> None:
+        """Nothing to connect to."""
+
+    async def publish_control(self, data: bytes, node_id: str = "") -> None:
+        """The only node is this one."""
+        self._handler.handle_control(data)
+
     def _expire(self) -> None:
         # Memory stays bounded even for channels nobody touches again.
         self.store.expire()

@@ -154,6 +154,7 @@ async def serve(
     node = Node(config, loop)
     for warning in node.token_verifier.startup_warnings():
         logger.warning(warning)
+    await node.start()
     server = Server(node)
     await server.start()
     if config.pid_file:
