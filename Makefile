@@ -13,7 +13,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 # pytest options shared by both twin runs
 PYTEST := $(PY) -m pytest -q -p no:cacheprovider
 
-.PHONY: all run test lint format build build-pure deps test-compiled test-pure test-sdk-deps \
+.PHONY: all run test lint format build build-pure deps system-deps test-compiled test-pure test-sdk-deps \
         compliance bench annotate docs clean distclean
 
 all: build
@@ -32,6 +32,19 @@ $(JS_DIR)/node_modules/.installed: $(JS_DIR)/package.json $(JS_DIR)/package-lock
 	touch $@
 
 deps: $(VENV)/.deps-installed
+
+# Debian packages the tests use (Redis server, Sentinel, redis-cli). CI runs as root on a
+# clean machine, so install them when missing; elsewhere say what is missing.
+SYSTEM_BINARIES := redis-server redis-sentinel redis-cli
+system-deps:
+	@missing=""; for b in $(SYSTEM_BINARIES); do command -v $$b >/dev/null || missing="$$missing $$b"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing redis-server redis-sentinel redis-tools (missing:$$missing)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+				redis-server redis-sentinel redis-tools >/dev/null; \
+		else echo "missing:$$missing (install redis-server redis-sentinel redis-tools)"; \
+			[ "$$CI" != true ] || exit 1; fi; fi
 
 test-sdk-deps: $(JS_DIR)/node_modules/.installed
 
@@ -67,10 +80,10 @@ format: deps
 # ---- tests ----
 
 # Both twins: the compiled run requires every extension; the pure run forces the twins.
-test-compiled: build test-sdk-deps
+test-compiled: build test-sdk-deps system-deps
 	CENTRIFUGO_FAST_REQUIRE_EXTENSIONS=1 $(PYTEST) tests
 
-test-pure: build test-sdk-deps
+test-pure: build test-sdk-deps system-deps
 	CENTRIFUGO_FAST_NO_EXTENSIONS=1 CENTRIFUGO_FAST_REQUIRE_EXTENSIONS=1 $(PYTEST) tests
 
 test: lint test-compiled test-pure compliance
