@@ -1,7 +1,9 @@
 """An echo server on centrifugo-fast's own stack, for the Autobahn cases (kosoku).
 
 It uses the production HTTP/upgrade handling, frame parser, writer and close logic; only the
-MessageHandler differs: it echoes each text/binary message back. Not shipped in the wheel.
+MessageHandler differs: it echoes each text/binary message back. permessage-deflate is
+negotiated as the server does with `websocket.compression` on (level 1, no min size), so the
+compression cases (12.*, 13.*) run too. Not shipped in the wheel.
 Run: python compliance/echo_server.py --port PORT (CENTRIFUGO_FAST_NO_EXTENSIONS=1 for the
 pure twins).
 """
@@ -19,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from centrifugo_fast import twins  # noqa: E402
 from centrifugo_fast.core.fanout import FlushScheduler  # noqa: E402
 from centrifugo_fast.core.timers import TimerWheel  # noqa: E402
+from centrifugo_fast.protocol.deflate import DeflateConfig  # noqa: E402
 from centrifugo_fast.protocol.handshake import Accepted, HandshakePolicy  # noqa: E402
 from centrifugo_fast.transport.http import (  # noqa: E402
     HttpConnection,
@@ -72,7 +75,9 @@ async def serve(host: str, port: int) -> None:
     loop = asyncio.get_running_loop()
     router = Router()
     route = WebSocketRoute(
-        policy=HandshakePolicy(check_origin=False),
+        policy=HandshakePolicy(
+            check_origin=False, deflate=DeflateConfig(enabled=True, level=1, min_size=0)
+        ),
         limits=WebSocketLimits(max_message_size=MAX_MESSAGE, max_queue_size=4 * MAX_MESSAGE),
         handler_factory=_echo,
     )

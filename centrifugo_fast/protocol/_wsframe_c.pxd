@@ -10,6 +10,7 @@ cdef class FrameParser:
 
     cdef Py_ssize_t _max_message_size
     cdef bint _require_mask
+    cdef bint _inflate             # permessage-deflate negotiated: RSV1 marks compressed messages
     cdef bint _closed
     cdef bint _in_scratch          # the last get_buffer() handed out the shared scratch buffer
 
@@ -30,6 +31,7 @@ cdef class FrameParser:
     # a fragmented data message in progress (_mopcode != 0)
     cdef int _mopcode
     cdef bytearray _mbuf
+    cdef bint _mdeflate            # the data message in progress is compressed (RSV1)
     cdef int _utf8                 # UTF-8 validator state of the text message in progress
 
     cdef void _drop(self) noexcept
@@ -40,3 +42,4 @@ cdef class FrameParser:
     cdef int _advance(self, unsigned char* payload, Py_ssize_t upto) except -1
     cdef int _frame_done(self, bytearray buf, Py_ssize_t pos, Py_ssize_t flen) except -1
     cdef int _close_frame(self, const unsigned char* payload, Py_ssize_t n) except -1
+    cdef int _inflated(self, int opcode, object data) except -1

@@ -9,6 +9,8 @@ class FrameParser:
     ``on_ping(payload)``, ``on_pong(payload)``, ``on_close(code, reason)`` and
     ``on_protocol_error(close_code, reason)``. Bad input never raises: it becomes one
     ``on_protocol_error`` call, after which the parser is `closed` and ignores input.
+    With ``inflate=True`` (permessage-deflate negotiated) a message whose first frame has RSV1
+    is inflated before delivery: too big once inflated is 1009, a bad deflate stream 1007.
 
     .. danger::
        The ``payload`` memoryview given to ``on_message`` may point into the parser's receive
@@ -17,7 +19,12 @@ class FrameParser:
     """
 
     def __init__(
-        self, sink: object, max_message_size: int, *, require_mask: bool = True
+        self,
+        sink: object,
+        max_message_size: int,
+        *,
+        require_mask: bool = True,
+        inflate: bool = False,
     ) -> None: ...
     @property
     def buffered_size(self) -> int:

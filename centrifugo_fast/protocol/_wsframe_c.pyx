@@ -9,6 +9,11 @@ buffer while no partial frame is pending (an idle parser owns no read buffer), a
 `buffer_updated()` parses what landed there. A frame that is still incomplete at the end of a
 read is copied into a per-parser buffer sized for that frame, and later reads land directly in
 it; the buffer is dropped as soon as it has been consumed.
+
+With ``inflate=True`` (permessage-deflate negotiated, RFC 7692) RSV1 may be set on the first
+frame of a data message: that message is collected compressed, inflated by `deflate.inflate`
+once complete (a fresh decompressor each time: client_no_context_takeover is always agreed),
+then UTF-8 checked whole if text. Uncompressed messages keep the incremental path.
 """
 
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITE, PyBuffer_Release, PyObject_GetBuffer
@@ -24,6 +29,8 @@ from cpython.memoryview cimport PyMemoryView_FromMemory
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport uint64_t
 from libc.string cimport memcpy
+
+from centrifugo_fast.protocol.deflate import InflatedTooBig, InflateError, inflate
 
 __all__ = ["FrameParser", "encode_close", "encode_frame"]
 
@@ -43,10 +50,10 @@ cdef enum:
     INVALID_DATA = 1007
     MESSAGE_TOO_BIG = 1009
 
-# RSV bits a peer may set. No extension is negotiated yet, so none: when permessage-deflate
-# lands, RSV1 (0x40) becomes legal on the first frame of a data message when negotiated.
+# RSV bits a peer may set: only RSV1 ("compressed", RFC 7692 §6), only when permessage-deflate
+# was negotiated (inflate=True), and only on the first frame of a data message.
 cdef enum:
-    RSV_ALLOWED = 0x00
+    RSV_ALLOWED = 0x40
 
 cdef enum:
     MAX_CONTROL_PAYLOAD = 125
@@ -182,6 +189,8 @@ cdef class FrameParser:
     ``on_protocol_error(close_code, reason)``. Bad input never raises: it becomes one
     ``on_protocol_error`` call, after which the parser is `closed` and ignores input. If a
     callback raises, the parser releases itself and the exception propagates.
+    With ``inflate=True`` (permessage-deflate negotiated) a message whose first frame has RSV1
+    is inflated before delivery: too big once inflated is 1009, a bad deflate stream 1007.
 
     .. danger::
        The ``payload`` memoryview given to ``on_message`` may point into the parser's receive
@@ -189,7 +198,8 @@ cdef class FrameParser:
        (``bytes(payload)``) or decode it before returning; never keep a reference to it.
     """
 
-    def __init__(self, object sink, Py_ssize_t max_message_size, *, bint require_mask=True):
+    def __init__(self, object sink, Py_ssize_t max_message_size, *, bint require_mask=True,
+                 bint inflate=False):
         if max_message_size < 1:
             raise ValueError("max_message_size must be positive")
         self._on_message = getattr(sink, "on_message")
@@ -199,6 +209,7 @@ cdef class FrameParser:
         self._on_protocol_error = getattr(sink, "on_protocol_error")
         self._max_message_size = max_message_size
         self._require_mask = require_mask
+        self._inflate = inflate
         self._closed = False
         self._in_scratch = False
         self._pbuf = None
@@ -212,6 +223,7 @@ cdef class FrameParser:
         self._fdone = 0
         self._mopcode = 0
         self._mbuf = None
+        self._mdeflate = False
         self._utf8 = U8_ACCEPT
 
     @property
@@ -350,7 +362,7 @@ cdef class FrameParser:
         """
         cdef unsigned char* p = <unsigned char*>PyByteArray_AS_STRING(buf)
         cdef Py_ssize_t avail, hlen, flen, have, total
-        cdef unsigned char b0, b1
+        cdef unsigned char b0, b1, rsv
         cdef int opcode
         cdef bint fin, masked
         cdef uint64_t length
@@ -364,7 +376,9 @@ cdef class FrameParser:
                 b1 = p[pos + 1]
                 opcode = b0 & 0x0F
                 fin = (b0 & 0x80) != 0
-                if b0 & 0x70 & ~RSV_ALLOWED:
+                rsv = b0 & 0x70
+                if rsv and (rsv & ~RSV_ALLOWED or not self._inflate
+                            or not (opcode == OP_TEXT or opcode == OP_BINARY)):
                     self._fail(PROTOCOL_ERROR, "reserved bits set")
                     return pos
                 if opcode >= OP_CLOSE:
@@ -385,6 +399,7 @@ cdef class FrameParser:
                     if self._mopcode != 0:
                         self._fail(PROTOCOL_ERROR, "expected a continuation frame")
                         return pos
+                    self._mdeflate = rsv != 0
                 else:
                     self._fail(PROTOCOL_ERROR, "reserved opcode")
                     return pos
@@ -452,6 +467,8 @@ cdef class FrameParser:
         if self._fmasked:
             _unmask(payload + done, upto - done, self._fmask, done)
         self._fdone = upto
+        if self._mdeflate:
+            return 1  # checked once inflated
         if self._fopcode == OP_TEXT or (self._fopcode == OP_CONT and self._mopcode == OP_TEXT):
             self._utf8 = _utf8_check(payload + done, upto - done, self._utf8)
             if self._utf8 == U8_REJECT:
@@ -483,6 +500,8 @@ cdef class FrameParser:
                     view = PyMemoryView_FromMemory(<char*>p, flen, PyBUF_WRITE)
                 else:
                     view = memoryview(buf)[pos:pos + flen]  # keeps the per-parser buffer alive
+                if self._mdeflate:
+                    return self._inflated(opcode, view)
                 self._on_message(opcode, view)
                 return 0
             self._mopcode = opcode
@@ -497,7 +516,28 @@ cdef class FrameParser:
             opcode = self._mopcode
             self._mopcode = 0
             self._mbuf = None
+            if self._mdeflate:
+                return self._inflated(opcode, mbuf)
             self._on_message(opcode, memoryview(mbuf))
+        return 0
+
+    cdef int _inflated(self, int opcode, object data) except -1:
+        """Inflate a complete compressed message, check it, and deliver it."""
+        cdef bytes payload
+        try:
+            payload = inflate(data, self._max_message_size)
+        except InflatedTooBig:
+            self._fail(MESSAGE_TOO_BIG, "message too big once inflated")
+            return 0
+        except InflateError:
+            self._fail(INVALID_DATA, "invalid compressed data")
+            return 0
+        if opcode == OP_TEXT and _utf8_check(
+            <const unsigned char*>PyBytes_AS_STRING(payload), PyBytes_GET_SIZE(payload), U8_ACCEPT
+        ) != U8_ACCEPT:
+            self._fail(INVALID_DATA, "invalid UTF-8 in text message")
+            return 0
+        self._on_message(opcode, memoryview(payload))
         return 0
 
     cdef int _close_frame(self, const unsigned char* payload, Py_ssize_t n) except -1:

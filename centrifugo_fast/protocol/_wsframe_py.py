@@ -8,6 +8,11 @@ buffer while no partial frame is pending (an idle parser owns no read buffer), a
 `buffer_updated()` parses what landed there. A frame that is still incomplete at the end of a
 read is copied into a per-parser buffer sized for that frame, and later reads land directly in
 it; the buffer is dropped as soon as it has been consumed.
+
+With ``inflate=True`` (permessage-deflate negotiated, RFC 7692) RSV1 may be set on the first
+frame of a data message: that message is collected compressed, inflated by `deflate.inflate`
+once complete (a fresh decompressor each time: client_no_context_takeover is always agreed),
+then UTF-8 checked whole if text. Uncompressed messages keep the incremental path.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from __future__ import annotations
 import codecs
 from collections.abc import Callable
 from typing import Any
+
+from .deflate import InflatedTooBig, InflateError, inflate
 
 __all__ = ["FrameParser", "encode_close", "encode_frame"]
 
@@ -32,9 +39,9 @@ _PROTOCOL_ERROR = 1002
 _INVALID_DATA = 1007
 _MESSAGE_TOO_BIG = 1009
 
-# RSV bits a peer may set. No extension is negotiated yet, so none: when permessage-deflate
-# lands, RSV1 (0x40) becomes legal on the first frame of a data message when negotiated.
-_RSV_ALLOWED = 0x00
+# RSV bits a peer may set: only RSV1 ("compressed", RFC 7692 §6), only when permessage-deflate
+# was negotiated (inflate=True), and only on the first frame of a data message.
+_RSV_ALLOWED = 0x40
 
 _MAX_CONTROL_PAYLOAD = 125
 _MAX_CLOSE_REASON = 123
@@ -88,6 +95,8 @@ class FrameParser:
     ``on_protocol_error(close_code, reason)``. Bad input never raises: it becomes one
     ``on_protocol_error`` call, after which the parser is `closed` and ignores input. If a
     callback raises, the parser releases itself and the exception propagates.
+    With ``inflate=True`` (permessage-deflate negotiated) a message whose first frame has RSV1
+    is inflated before delivery: too big once inflated is 1009, a bad deflate stream 1007.
 
     .. danger::
        The ``payload`` memoryview given to ``on_message`` may point into the parser's receive
@@ -104,8 +113,10 @@ class FrameParser:
         "_fmask",
         "_fopcode",
         "_in_scratch",
+        "_inflate",
         "_max_message_size",
         "_mbuf",
+        "_mdeflate",
         "_mopcode",
         "_on_close",
         "_on_message",
@@ -119,7 +130,14 @@ class FrameParser:
         "_state",
     )
 
-    def __init__(self, sink: object, max_message_size: int, *, require_mask: bool = True) -> None:
+    def __init__(
+        self,
+        sink: object,
+        max_message_size: int,
+        *,
+        require_mask: bool = True,
+        inflate: bool = False,
+    ) -> None:
         if max_message_size < 1:
             raise ValueError("max_message_size must be positive")
         self._on_message: Callable[[int, memoryview], object] = _callback(sink, "on_message")
@@ -129,6 +147,7 @@ class FrameParser:
         self._on_protocol_error: Callable[[int, str], object] = _callback(sink, "on_protocol_error")
         self._max_message_size = max_message_size
         self._require_mask = require_mask
+        self._inflate = inflate
         self._closed = False
         self._in_scratch = False
         # Per-parser receive buffer: pending bytes are _pbuf[_pstart:_pend].
@@ -145,6 +164,9 @@ class FrameParser:
         # A fragmented data message in progress (_mopcode != 0).
         self._mopcode = 0
         self._mbuf: bytearray | None = None
+        # The data message in progress (or the single frame being read) is compressed: it is
+        # collected as is and inflated, then checked, when complete.
+        self._mdeflate = False
         # UTF-8 state of a text message checked piecewise; None when nothing is pending.
         self._decoder: codecs.IncrementalDecoder | None = None
 
@@ -262,7 +284,12 @@ class FrameParser:
                 b1 = buf[pos + 1]
                 opcode = b0 & 0x0F
                 fin = (b0 & 0x80) != 0
-                if b0 & 0x70 & ~_RSV_ALLOWED:
+                rsv = b0 & 0x70
+                if rsv and (
+                    rsv & ~_RSV_ALLOWED
+                    or not self._inflate
+                    or not (opcode == _TEXT or opcode == _BINARY)
+                ):
                     self._fail(_PROTOCOL_ERROR, "reserved bits set")
                     return pos
                 if opcode >= _CLOSE:
@@ -283,6 +310,7 @@ class FrameParser:
                     if self._mopcode != 0:
                         self._fail(_PROTOCOL_ERROR, "expected a continuation frame")
                         return pos
+                    self._mdeflate = rsv != 0
                 else:
                     self._fail(_PROTOCOL_ERROR, "reserved opcode")
                     return pos
@@ -347,6 +375,8 @@ class FrameParser:
         if mask is not None:
             _unmask(buf, pos + done, pos + upto, mask, done)
         self._fdone = upto
+        if self._mdeflate:
+            return True  # checked once inflated
         opcode = self._fopcode
         if opcode == _TEXT or (opcode == _CONT and self._mopcode == _TEXT):
             decoder = self._decoder
@@ -394,6 +424,9 @@ class FrameParser:
         if opcode != _CONT:
             if self._fin:
                 view = _scratch_view if buf is _scratch else memoryview(buf)
+                if self._mdeflate:
+                    self._inflated(opcode, view[pos : pos + flen])
+                    return
                 self._on_message(opcode, view[pos : pos + flen])
                 return
             self._mopcode = opcode
@@ -406,7 +439,28 @@ class FrameParser:
             opcode = self._mopcode
             self._mopcode = 0
             self._mbuf = None
+            if self._mdeflate:
+                self._inflated(opcode, mbuf)
+                return
             self._on_message(opcode, memoryview(mbuf))
+
+    def _inflated(self, opcode: int, data: bytearray | memoryview) -> None:
+        """Inflate a complete compressed message, check it, and deliver it."""
+        try:
+            payload = inflate(data, self._max_message_size)
+        except InflatedTooBig:
+            self._fail(_MESSAGE_TOO_BIG, "message too big once inflated")
+            return
+        except InflateError:
+            self._fail(_INVALID_DATA, "invalid compressed data")
+            return
+        if opcode == _TEXT:
+            try:
+                _utf8_decode(payload, "strict", True)
+            except UnicodeDecodeError:
+                self._fail(_INVALID_DATA, "invalid UTF-8 in text message")
+                return
+        self._on_message(opcode, memoryview(payload))
 
     def _close_frame(self, payload: bytes) -> None:
         n = len(payload)

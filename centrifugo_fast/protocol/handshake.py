@@ -1,7 +1,8 @@
 """WebSocket opening handshake, sans I/O (RFC 6455 §4.2; design.md §10 status codes).
 
 `negotiate` takes the parsed request and a policy and returns either an Accepted (with the
-101 response bytes and what was negotiated) or a Rejected (with the error response bytes).
+101 response bytes and what was negotiated: subprotocol, permessage-deflate) or a Rejected
+(with the error response bytes).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import hashlib
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
+from .deflate import DeflateConfig, DeflateParams, negotiate as negotiate_deflate
 from .http11 import render_response, text_response
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -40,6 +42,8 @@ class HandshakePolicy:
     #: Subprotocols the server may echo, in preference order.
     subprotocols: tuple[str, ...] = ()
     check_origin: bool = True
+    #: permessage-deflate (RFC 7692) for this listener; None or disabled: never negotiated.
+    deflate: DeflateConfig | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +53,8 @@ class Accepted:
     response: bytes
     subprotocol: str | None
     query: dict[str, list[str]]
+    #: The negotiated permessage-deflate parameters; None when not negotiated.
+    deflate: DeflateParams | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,5 +109,10 @@ def negotiate(
     ]
     if subprotocol is not None:
         response_headers.append(("Sec-WebSocket-Protocol", subprotocol))
+    params = None
+    agreed = negotiate_deflate(headers.get("sec-websocket-extensions"), policy.deflate)
+    if agreed is not None:
+        params, extensions = agreed
+        response_headers.append(("Sec-WebSocket-Extensions", extensions))
     response = render_response(101, response_headers, content_length=False)
-    return Accepted(response, subprotocol, parse_qs(query))
+    return Accepted(response, subprotocol, parse_qs(query), params)

@@ -3,6 +3,11 @@
 It knows RFC 6455 and nothing of Centrifugo (design.md §4b): it drives a MessageHandler.
 The Centrifugo client adapter is one handler; the compliance echo server is another, so the
 conformance suite exercises exactly the production parser, writer and close logic.
+
+With permessage-deflate negotiated (RFC 7692, `protocol.deflate`), compressed client messages
+are inflated by the frame parser, and `send` compresses what it sends. Every compressed frame
+is built without context takeover, so `encode_message` output for one payload is the same for
+every connection with the same DeflateParams: fan-out builds it once per publication.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import Protocol
 
 from ..core.fanout import FlushScheduler, Writer
 from ..core.timers import TimerWheel
+from ..protocol.deflate import DeflateParams, compress
 from ..protocol.frames import CloseCode, FrameParser, Opcode, encode_close, encode_frame
 
 logger = logging.getLogger("centrifugo_fast.websocket")
@@ -40,6 +46,25 @@ class MessageHandler(Protocol):
     def on_writer_failure(self, reason: int) -> None: ...
 
 
+def compressed_frame(opcode: int, payload: bytes, deflate: DeflateParams) -> bytes:
+    """One compressed (RSV1) frame carrying a whole message, whatever its size."""
+    data = compress(payload, deflate.level, deflate.server_max_window_bits)
+    return encode_frame(opcode, data, True, True)
+
+
+def encode_message(opcode: int, payload: bytes, deflate: DeflateParams | None) -> bytes:
+    """The frame a connection with these parameters sends for one message.
+
+    Compressed when permessage-deflate was negotiated and the payload passes the size rule
+    (`DeflateParams.should_compress`), else a plain frame. Depends only on the arguments, so
+    the bytes can be shared by every connection with equal `deflate` (DeflateParams is
+    hashable: use it in the key of a prepared push).
+    """
+    if deflate is not None and deflate.should_compress(len(payload)):
+        return compressed_frame(opcode, payload, deflate)
+    return encode_frame(opcode, payload)
+
+
 @dataclass(frozen=True, slots=True)
 class WebSocketLimits:
     """Per-listener limits."""
@@ -62,6 +87,7 @@ class WebSocketConnection(asyncio.BufferedProtocol):
         "_timers",
         "_timeout",
         "_registry",
+        "deflate",
     )
 
     def __init__(
@@ -72,6 +98,8 @@ class WebSocketConnection(asyncio.BufferedProtocol):
         scheduler: FlushScheduler,
         timers: TimerWheel,
         registry: set[asyncio.BaseProtocol] | None = None,
+        *,
+        deflate: DeflateParams | None = None,
     ) -> None:
         self.transport = transport
         #: The listener's set of open connections (for shutdown); we leave it when lost.
@@ -80,7 +108,9 @@ class WebSocketConnection(asyncio.BufferedProtocol):
         self.state = OPEN
         self._timers = timers
         self._timeout = limits.close_timeout
-        self.parser = FrameParser(self, limits.max_message_size)
+        #: The negotiated permessage-deflate parameters (None: not negotiated).
+        self.deflate = deflate
+        self.parser = FrameParser(self, limits.max_message_size, inflate=deflate is not None)
         self.writer = Writer(
             transport, scheduler, limits.max_queue_size, handler.encoding_key, self._writer_failed
         )
@@ -153,9 +183,13 @@ class WebSocketConnection(asyncio.BufferedProtocol):
             self.writer.enqueue(encode_frame(Opcode.PING, payload))
 
     def send(self, opcode: int, payload: bytes) -> None:
-        """Queue one message as a single frame."""
+        """Queue one message as a single frame (compressed when negotiated, see encode_message)."""
         if self.state == OPEN:
-            self.writer.enqueue(encode_frame(opcode, payload))
+            deflate = self.deflate
+            if deflate is not None and deflate.should_compress(len(payload)):
+                self.writer.enqueue(compressed_frame(opcode, payload, deflate))
+            else:
+                self.writer.enqueue(encode_frame(opcode, payload))
 
     @property
     def is_open(self) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import inspect
 import random
+import zlib
 from pathlib import Path
 from types import GetSetDescriptorType, ModuleType
 from typing import Any
@@ -623,10 +624,206 @@ def test_callbacks_are_looked_up_once(wsframe: ModuleType) -> None:
 def test_constructor_arguments(wsframe: ModuleType) -> None:
     sink = Recorder()
     wsframe.FrameParser(sink=sink, max_message_size=10, require_mask=False)
+    wsframe.FrameParser(sink, 10, inflate=True)
+    wsframe.FrameParser(sink, 10, require_mask=True, inflate=False)
     with pytest.raises(TypeError):
         wsframe.FrameParser(sink, 10, False)
     with pytest.raises(ValueError):
         wsframe.FrameParser(sink, 0)
+
+
+# -- permessage-deflate (inflate=True) --------------------------------------------------------
+
+
+def deflated(payload: bytes, level: int = 6) -> bytes:
+    """A message as an RFC 7692 client compresses it: fresh context, sync flush, tail removed."""
+    c = zlib.compressobj(level, zlib.DEFLATED, -15)
+    data = c.compress(payload) + c.flush(zlib.Z_SYNC_FLUSH)
+    assert data.endswith(b"\x00\x00\xff\xff")
+    return data[:-4]
+
+
+RSV1 = 0x40
+TEXT_BODY = ("permessage-deflate ✓ €😀 " * 300).encode()
+BIN_BODY = bytes(range(256)) * 40
+# Compressed single frames and a compressed message in three fragments (RSV1 on the first only)
+# with control frames and an uncompressed message interleaved.
+Z_TEXT = deflated(TEXT_BODY)
+Z_BIN = deflated(BIN_BODY)
+DEFLATE_FRAMES = [
+    client_frame(TEXT, Z_TEXT, rsv=RSV1),
+    client_frame(TEXT, b"plain text"),
+    client_frame(BINARY, Z_BIN[:10], rsv=RSV1, fin=False),
+    client_frame(PING, b"mid"),
+    client_frame(CONT, Z_BIN[10:50], fin=False),
+    client_frame(CONT, b"", fin=False),
+    client_frame(CONT, Z_BIN[50:]),
+    client_frame(TEXT, b"caf", fin=False),
+    client_frame(CONT, "é".encode()),
+    client_frame(BINARY, b"\x00", rsv=RSV1),  # an empty message, compressed
+    client_frame(TEXT, b"", rsv=RSV1),  # an empty payload: inflates to nothing
+    client_frame(CLOSE, close_payload(1000)),
+]
+DEFLATE_EVENTS: list[Event] = [
+    ("message", TEXT, TEXT_BODY),
+    ("message", TEXT, b"plain text"),
+    ("ping", b"mid"),
+    ("message", BINARY, BIN_BODY),
+    ("message", TEXT, "café".encode()),
+    ("message", BINARY, b""),
+    ("message", TEXT, b""),
+    ("close", 1000, ""),
+]
+DEFLATE_SAMPLE = b"".join(DEFLATE_FRAMES)
+
+
+def test_inflate_whole_read(wsframe: ModuleType) -> None:
+    parser, sink = make(wsframe, inflate=True)
+    parser.feed_data(DEFLATE_SAMPLE)
+    assert sink.events == DEFLATE_EVENTS
+    assert parser.buffered_size == 0
+
+
+def test_inflate_byte_by_byte(wsframe: ModuleType) -> None:
+    parser, sink = make(wsframe, inflate=True)
+    for i in range(len(DEFLATE_SAMPLE)):
+        parser.feed_data(DEFLATE_SAMPLE[i : i + 1])
+    assert sink.events == DEFLATE_EVENTS
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_inflate_random_splits(wsframe: ModuleType, seed: int) -> None:
+    rng = random.Random(seed)
+    sizes = [rng.choice([1, 2, 7, 100, 1000]) for _ in range(80)]
+    parser, sink = make(wsframe, inflate=True)
+    feed_chunks(parser, DEFLATE_SAMPLE, sizes)
+    assert sink.events == DEFLATE_EVENTS
+    assert parser.buffered_size == 0
+
+
+@pytest.mark.parametrize("read_size", [1, 5, 64, 65536])
+def test_inflate_get_buffer_reads(wsframe: ModuleType, read_size: int) -> None:
+    parser, sink = make(wsframe, inflate=True)
+    feed_via_buffer(parser, DEFLATE_SAMPLE, read_size)
+    assert sink.events == DEFLATE_EVENTS
+
+
+@pytest.mark.parametrize("opcode", [TEXT, BINARY])
+@pytest.mark.parametrize("n", LENGTHS)
+def test_inflate_length_boundaries(wsframe: ModuleType, opcode: int, n: int) -> None:
+    payload = utf8_payload(n) if opcode == TEXT else random.Random(n).randbytes(n)
+    parser, sink = make(wsframe, inflate=True)
+    parser.feed_data(client_frame(opcode, deflated(payload), rsv=RSV1))
+    assert sink.events == [("message", opcode, payload)]
+    assert parser.buffered_size == 0
+
+
+def test_inflate_fragment_boundaries_inside_utf8(wsframe: ModuleType) -> None:
+    # Compressed fragments are not UTF-8 on their own: only the inflated message is checked.
+    body = "€" * 1000
+    data = deflated(body.encode(), level=0)  # stored: fragments cut through characters
+    parser, sink = make(wsframe, inflate=True)
+    frames = [client_frame(TEXT, data[:301], rsv=RSV1, fin=False)]
+    frames += [client_frame(CONT, data[i : i + 301], fin=False) for i in range(301, len(data), 301)]
+    frames.append(client_frame(CONT, b""))
+    parser.feed_data(b"".join(frames))
+    assert sink.events == [("message", TEXT, body.encode())]
+
+
+def test_inflate_stream_ending_with_a_final_block(wsframe: ModuleType) -> None:
+    c = zlib.compressobj(1, zlib.DEFLATED, -15)
+    data = c.compress(b"final block") + c.flush()  # BFINAL set, no tail (RFC 7692 §7.2.3.3)
+    parser, sink = make(wsframe, inflate=True)
+    parser.feed_data(client_frame(BINARY, data, rsv=RSV1))
+    assert sink.events == [("message", BINARY, b"final block")]
+
+
+def test_uncompressed_messages_keep_failing_fast(wsframe: ModuleType) -> None:
+    parser, sink = make(wsframe, inflate=True)
+    parser.feed_data(client_frame(TEXT, b"ok\xf4\x90", fin=False))
+    assert sink.events == [("error", 1007)]
+
+
+BOMB = deflated(b"\x00" * 2_000_000, level=9)
+BAD_UTF8 = deflated(b"valid then \xc0\xaf")
+
+DEFLATE_ERROR_CASES: list[tuple[str, bytes, int]] = [
+    (
+        "rsv1 on continuation",
+        client_frame(TEXT, Z_TEXT[:5], rsv=RSV1, fin=False)
+        + client_frame(CONT, Z_TEXT[5:], rsv=RSV1),
+        1002,
+    ),
+    (
+        "rsv1 on plain continuation",
+        client_frame(TEXT, b"a", fin=False) + client_frame(CONT, b"b", rsv=RSV1),
+        1002,
+    ),
+    ("rsv1 on ping", client_frame(PING, b"x", rsv=RSV1), 1002),
+    ("rsv1 on pong", client_frame(PONG, b"x", rsv=RSV1), 1002),
+    ("rsv1 on close", client_frame(CLOSE, close_payload(1000), rsv=RSV1), 1002),
+    ("rsv2", client_frame(TEXT, Z_TEXT, rsv=0x20), 1002),
+    ("rsv3", client_frame(BINARY, Z_BIN, rsv=0x10), 1002),
+    ("rsv1+rsv2", client_frame(BINARY, Z_BIN, rsv=0x60), 1002),
+    ("compressed too big", client_frame(BINARY, b"x" * 1001, rsv=RSV1), 1009),
+    ("inflated too big", client_frame(BINARY, deflated(b"y" * 1001), rsv=RSV1), 1009),
+    (
+        "deflate bomb",
+        client_frame(BINARY, BOMB[:900], rsv=RSV1, fin=False) + client_frame(CONT, BOMB[900:990]),
+        1009,
+    ),
+    ("bad deflate", client_frame(BINARY, b"\xff\xff\xff", rsv=RSV1), 1007),
+    (
+        "bad deflate fragmented",
+        client_frame(TEXT, b"\x00\x05\x00", rsv=RSV1, fin=False)
+        + client_frame(CONT, b"\x00\x00hello"),
+        1007,
+    ),
+    ("invalid utf8 inflated", client_frame(TEXT, BAD_UTF8, rsv=RSV1), 1007),
+    ("truncated utf8 inflated", client_frame(TEXT, deflated(b"ok\xe2\x82"), rsv=RSV1), 1007),
+]
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [c[1:] for c in DEFLATE_ERROR_CASES],
+    ids=[c[0] for c in DEFLATE_ERROR_CASES],
+)
+def test_inflate_protocol_errors(wsframe: ModuleType, data: bytes, code: int) -> None:
+    assert len(BOMB) > 990
+    trailer = client_frame(TEXT, b"after") + client_frame(PING, b"after")
+    for feed in ("whole", "bytes"):
+        parser, sink = make(wsframe, max_size=1000, inflate=True)
+        if feed == "whole":
+            parser.feed_data(data + trailer)
+        else:
+            for i in range(len(data)):
+                parser.feed_data(data[i : i + 1])
+            parser.feed_data(trailer)
+        assert sink.events == [("error", code)], feed
+        assert parser.closed and parser.buffered_size == 0
+
+
+def test_exact_max_size_once_inflated(wsframe: ModuleType) -> None:
+    parser, sink = make(wsframe, max_size=1000, inflate=True)
+    parser.feed_data(client_frame(BINARY, deflated(b"z" * 1000), rsv=RSV1))
+    assert sink.events == [("message", BINARY, b"z" * 1000)]
+
+
+def test_rsv1_refused_without_inflate(wsframe: ModuleType) -> None:
+    for opcode, data in ((TEXT, Z_TEXT), (BINARY, Z_BIN)):
+        parser, sink = make(wsframe)
+        parser.feed_data(client_frame(opcode, data, rsv=RSV1))
+        assert sink.events == [("error", 1002)]
+
+
+def test_buffered_size_of_a_compressed_message(wsframe: ModuleType) -> None:
+    parser, sink = make(wsframe, inflate=True)
+    parser.feed_data(client_frame(BINARY, Z_BIN[:30], rsv=RSV1, fin=False))
+    assert parser.buffered_size == 30
+    parser.feed_data(client_frame(CONT, Z_BIN[30:]))
+    assert sink.events == [("message", BINARY, BIN_BODY)]
+    assert parser.buffered_size == 0
 
 
 # -- the public surface -------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from centrifugo_fast.protocol.deflate import DeflateConfig, DeflateParams
 from centrifugo_fast.protocol.handshake import (
     Accepted,
     HandshakePolicy,
@@ -77,3 +78,64 @@ def test_version_rejection_advertises_13() -> None:
 )
 def test_origin_globs(origin: str | None, patterns: tuple[str, ...], allowed: bool) -> None:
     assert origin_allowed(origin, patterns) is allowed
+
+
+# -- permessage-deflate ---------------------------------------------------------------------
+
+DEFLATE_POLICY = HandshakePolicy(
+    subprotocols=("centrifuge-json",), deflate=DeflateConfig(enabled=True, level=3, min_size=64)
+)
+
+
+def test_deflate_negotiated_and_announced() -> None:
+    offer = "x-unknown, permessage-deflate; client_max_window_bits"
+    verdict = negotiate("GET", "", {**GOOD, "sec-websocket-extensions": offer}, DEFLATE_POLICY)
+    assert isinstance(verdict, Accepted)
+    assert verdict.deflate == DeflateParams(level=3, min_size=64, server_max_window_bits=15)
+    assert verdict.response.endswith(
+        b"Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; "
+        b"client_no_context_takeover\r\n\r\n"
+    )
+
+
+def test_deflate_window_bits_echoed() -> None:
+    offer = (
+        "permessage-deflate; server_max_window_bits=8, "
+        "permessage-deflate; server_max_window_bits=10"
+    )
+    verdict = negotiate("GET", "", {**GOOD, "sec-websocket-extensions": offer}, DEFLATE_POLICY)
+    assert isinstance(verdict, Accepted) and verdict.deflate is not None
+    assert verdict.deflate.server_max_window_bits == 10
+    assert b"; server_max_window_bits=10\r\n" in verdict.response
+
+
+@pytest.mark.parametrize(
+    ("policy", "offer"),
+    [
+        (POLICY, "permessage-deflate"),  # compression not configured
+        (HandshakePolicy(deflate=DeflateConfig(enabled=False)), "permessage-deflate"),
+        (DEFLATE_POLICY, None),  # nothing offered
+        (DEFLATE_POLICY, "x-webkit-deflate-frame"),
+        (DEFLATE_POLICY, "permessage-deflate; server_max_window_bits=8"),
+        (DEFLATE_POLICY, "permessage-deflate; unknown_param"),
+    ],
+)
+def test_deflate_not_negotiated(policy: HandshakePolicy, offer: str | None) -> None:
+    headers = dict(GOOD)
+    if offer is not None:
+        headers["sec-websocket-extensions"] = offer
+    verdict = negotiate("GET", "", headers, policy)
+    assert isinstance(verdict, Accepted)
+    assert verdict.deflate is None
+    assert b"Sec-WebSocket-Extensions" not in verdict.response
+
+
+def test_deflate_does_not_affect_rejections() -> None:
+    headers = {
+        **GOOD,
+        "sec-websocket-version": "8",
+        "sec-websocket-extensions": "permessage-deflate",
+    }
+    verdict = negotiate("GET", "", headers, DEFLATE_POLICY)
+    assert isinstance(verdict, Rejected)
+    assert b"Sec-WebSocket-Extensions" not in verdict.response
