@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from .. import codes
 from ..codes import Disconnect
 from ..core.client import Client
@@ -9,22 +11,21 @@ from ..core.fanout import Writer
 from ..core.hub import PushEncoder
 from ..core.node import Node
 from ..protocol.codec import Codec
-from ..protocol.frames import Opcode, encode_frame
-from .websocket import WebSocketConnection
+from ..protocol.deflate import DeflateParams
+from .websocket import WebSocketConnection, encode_message
 
 
-def _text_frame(payload: bytes) -> bytes:
-    return encode_frame(Opcode.TEXT, payload)
+def websocket_encoding_key(node: Node, codec: Codec, deflate: DeflateParams | None = None) -> int:
+    """The hub encoding key of bidirectional WebSocket pushes in `codec`.
 
-
-def _binary_frame(payload: bytes) -> bytes:
-    return encode_frame(Opcode.BINARY, payload)
-
-
-def websocket_encoding_key(node: Node, codec: Codec) -> int:
-    """The hub encoding key of bidirectional WebSocket pushes in `codec`."""
-    frame = _text_frame if codec.ws_opcode == Opcode.TEXT else _binary_frame
-    return node.hub.register_encoding(f"websocket/{codec.name}", PushEncoder(codec, frame, False))
+    With permessage-deflate every connection negotiates no context takeover, so one
+    compressed frame per publication serves every connection with the same parameters.
+    """
+    name = f"websocket/{codec.name}"
+    if deflate is not None:
+        name += f"/deflate/{deflate.level}/{deflate.min_size}/{deflate.server_max_window_bits}"
+    frame = functools.partial(encode_message, codec.ws_opcode, deflate=deflate)
+    return node.hub.register_encoding(name, PushEncoder(codec, frame, False))
 
 
 class WebSocketClientTransport:
@@ -34,7 +35,13 @@ class WebSocketClientTransport:
     unidirectional = False
 
     def __init__(
-        self, node: Node, codec: Codec, *, app_level_ping: bool = True, header_user: str = ""
+        self,
+        node: Node,
+        codec: Codec,
+        *,
+        app_level_ping: bool = True,
+        header_user: str = "",
+        deflate: DeflateParams | None = None,
     ) -> None:
         self.node = node
         #: User ID from client.user_id_http_header, set by a trusted proxy ("" = none).
@@ -42,7 +49,7 @@ class WebSocketClientTransport:
         self.codec = codec
         self.protocol_type = codec.name
         self.app_level_ping = app_level_ping
-        self.encoding_key = websocket_encoding_key(node, codec)
+        self.encoding_key = websocket_encoding_key(node, codec, deflate)
         self.conn: WebSocketConnection | None = None
         self.client: Client | None = None
         self.writer: Writer

@@ -301,6 +301,7 @@ class HttpConnection(asyncio.Protocol):
             self._ctx.scheduler,
             self._ctx.timers,
             self._ctx.connections,
+            deflate=verdict.deflate,
         )
         conn.start(leftover)
 

@@ -18,6 +18,7 @@ from ..errors import ConfigError
 from ..protocol.codec import Codec
 from ..protocol.codec_json import JSON
 from ..protocol.codec_protobuf import PROTOBUF
+from ..protocol.deflate import DeflateConfig
 from ..protocol.handshake import Accepted, HandshakePolicy
 from .admission import ConnectionRateLimiter
 from .client_ws import WebSocketClientTransport
@@ -54,7 +55,13 @@ class Server:
         if not cfg.websocket.disabled:
             route = WebSocketRoute(
                 policy=HandshakePolicy(
-                    allowed_origins=tuple(cfg.client.allowed_origins), subprotocols=SUBPROTOCOLS
+                    allowed_origins=tuple(cfg.client.allowed_origins),
+                    subprotocols=SUBPROTOCOLS,
+                    deflate=DeflateConfig(
+                        enabled=cfg.websocket.compression,
+                        level=cfg.websocket.compression_level,
+                        min_size=cfg.websocket.compression_min_size,
+                    ),
                 ),
                 limits=WebSocketLimits(
                     max_message_size=cfg.websocket.message_size_limit,
@@ -94,7 +101,11 @@ class Server:
         header = self.config.client.user_id_http_header
         header_user = request.headers.get(header.lower(), "") if header else ""
         return WebSocketClientTransport(
-            self.node, codec, app_level_ping=not native_ping, header_user=header_user
+            self.node,
+            codec,
+            app_level_ping=not native_ping,
+            header_user=header_user,
+            deflate=accepted.deflate,
         )
 
     @property

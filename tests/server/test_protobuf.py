@@ -85,7 +85,8 @@ def test_subscribe_publish_and_binary_payload(server: ServerProcess) -> None:
     by_id = {r.id: r for r in seen if r.id}
     assert by_id[2].subscribe is not None and by_id[3].publish is not None
     push = next(r.push for r in seen if r.push is not None)
-    assert push.channel == "chat:pb" and bytes(push.pub.data) == b"\x00\x01bin"
+    assert push.channel == "chat:pb" and push.pub is not None
+    assert bytes(push.pub.data) == b"\x00\x01bin"
     assert push.pub.info is not None and push.pub.info.user == "pb"
 
 
@@ -99,7 +100,8 @@ def test_json_and_protobuf_subscribers_both_receive(server: ServerProcess) -> No
     js.reply(2)
     _publish(server, "mixed", {"data": {"both": True}})
     (reply,) = _replies(pb)
-    assert reply.push is not None and bytes(reply.push.pub.data) == b'{"both": true}'
+    assert reply.push is not None and reply.push.pub is not None
+    assert bytes(reply.push.pub.data) == b'{"both": true}'
     assert js.push() == {"channel": "mixed", "pub": {"data": {"both": True}}}
 
 
@@ -149,5 +151,6 @@ def test_non_utf8_payload_to_json_and_protobuf_subscribers(server: ServerProcess
 
     _publish(server, "raw", {"b64data": base64.b64encode(b"\xff\xfe").decode()})
     (reply,) = _replies(pb)
-    assert reply.push is not None and bytes(reply.push.pub.data) == b"\xff\xfe"
+    assert reply.push is not None and reply.push.pub is not None
+    assert bytes(reply.push.pub.data) == b"\xff\xfe"
     assert PROTOBUF.name == "protobuf"
