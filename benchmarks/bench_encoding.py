@@ -22,8 +22,10 @@ from centrifugo_fast.engine.types import ClientInfo, Publication
 from centrifugo_fast.protocol.codec import Codec
 from centrifugo_fast.protocol.codec_json import JSON
 from centrifugo_fast.protocol.codec_protobuf import PROTOBUF, encode_delimited
+from centrifugo_fast.protocol.deflate import DeflateParams
 from centrifugo_fast.protocol.frames import Opcode, encode_frame
 from centrifugo_fast.protocol.messages import Command, PublishRequest, Push
+from centrifugo_fast.transport.websocket import encode_message
 
 PAYLOAD = b'{"text":"hello world, this is a chat message","user":"u42","n":12345}'
 PUB = Publication(data=PAYLOAD, offset=17, info=ClientInfo("42", "c0ffee-client-id"))
@@ -100,17 +102,22 @@ class _Client:
         self.writer = writer
 
 
-@pytest.mark.parametrize("mix", ["json", "protobuf", "half-and-half"])
+@pytest.mark.parametrize("mix", ["json", "protobuf", "json-deflate", "half-and-half"])
 def test_hub_broadcast_1000(benchmark: Benchmark, mix: str) -> None:
     callbacks: list[Callable[[], None]] = []
     scheduler = FlushScheduler(callbacks.append)
     hub = Hub()
+    deflate = DeflateParams(level=1, min_size=0, server_max_window_bits=15)
     keys = {
         "json": hub.register_encoding(
             "ws/json", PushEncoder(JSON, lambda p: encode_frame(Opcode.TEXT, p), False)
         ),
         "protobuf": hub.register_encoding(
             "ws/protobuf", PushEncoder(PROTOBUF, lambda p: encode_frame(Opcode.BINARY, p), False)
+        ),
+        "json-deflate": hub.register_encoding(
+            "ws/json/deflate",
+            PushEncoder(JSON, lambda p: encode_message(Opcode.TEXT, p, deflate), False),
         ),
     }
     for i in range(1000):
