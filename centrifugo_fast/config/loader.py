@@ -303,6 +303,24 @@ def _validate_token_keys(token: TokenConfig, where: str) -> None:
         raise ConfigError(f"{where}.jwks_public_endpoint must be an http(s) URL")
 
 
+def _validate_redis(config: Config) -> None:
+    """engine.redis: addresses must parse; timeouts and TTLs must be positive."""
+    redis = config.engine.redis
+    if not redis.prefix:
+        raise ConfigError("engine.redis.prefix must not be empty")
+    for name in ("connect_timeout", "io_timeout", "presence_ttl"):
+        if getattr(redis, name) <= 0:
+            raise ConfigError(f"engine.redis.{name} must be positive")
+    if redis.db < 0:
+        raise ConfigError("engine.redis.db must not be negative")
+    from ..engine.redis.address import AddressError, shard_specs
+
+    try:
+        shard_specs(redis)
+    except AddressError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
 def validate(config: Config) -> None:
     """Check cross-field rules; raise ConfigError naming the key."""
     if not 0 < config.http_server.port < 65536:
@@ -312,7 +330,7 @@ def validate(config: Config) -> None:
     if config.engine.type not in ("memory", "redis"):
         raise ConfigError("engine.type must be memory or redis")
     if config.engine.type == "redis":
-        raise ConfigError("engine.type redis is not supported yet (use memory)")
+        _validate_redis(config)
     client = config.client
     if client.ping_interval > 0 and client.pong_timeout > 0:
         if client.ping_interval <= client.pong_timeout:
