@@ -7,6 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 NPM ?= npm
 JS_DIR := tests/sdk/js
+BROWSER_DIR := tests/browser
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
@@ -48,6 +49,25 @@ system-deps:
 
 test-sdk-deps: $(JS_DIR)/node_modules/.installed
 
+# The admin interface's browser tests: playwright-core (npm) driving Debian's Chromium.
+$(BROWSER_DIR)/node_modules/.installed: $(BROWSER_DIR)/package.json $(BROWSER_DIR)/package-lock.json
+	@command -v node >/dev/null || { echo "node is required for the browser tests"; exit 1; }
+	$(NPM) ci --prefix $(BROWSER_DIR) --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Chromium from Debian (never a browser download): installed when missing as root (CI), else
+# named; with CI=true a missing browser is a failure.
+browser-deps:
+	@if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing chromium"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+				chromium >/dev/null; \
+		else echo "missing: chromium (apt-get install chromium)"; \
+			[ "$$CI" != true ] || exit 1; fi; fi
+
+test-browser-deps: $(BROWSER_DIR)/node_modules/.installed browser-deps
+
 # ---- build ----
 
 build: deps
@@ -81,12 +101,18 @@ format: deps
 
 # Both twins: the compiled run requires every extension; the pure run forces the twins.
 test-compiled: build test-sdk-deps system-deps
-	CENTRIFUGO_FAST_REQUIRE_EXTENSIONS=1 $(PYTEST) tests
+	CENTRIFUGO_FAST_REQUIRE_EXTENSIONS=1 $(PYTEST) tests --ignore=$(BROWSER_DIR)
 
 test-pure: build test-sdk-deps system-deps
-	CENTRIFUGO_FAST_NO_EXTENSIONS=1 CENTRIFUGO_FAST_REQUIRE_EXTENSIONS=1 $(PYTEST) tests
+	CENTRIFUGO_FAST_NO_EXTENSIONS=1 CENTRIFUGO_FAST_REQUIRE_EXTENSIONS=1 $(PYTEST) tests \
+		--ignore=$(BROWSER_DIR)
 
-test: lint test-compiled test-pure compliance
+# The admin interface in headless Chromium (once: it is not a twin-sensitive path);
+# screenshots land in tests/browser/artifacts/.
+test-browser: build test-browser-deps
+	CENTRIFUGO_FAST_REQUIRE_EXTENSIONS=1 $(PYTEST) $(BROWSER_DIR)
+
+test: lint test-compiled test-pure test-browser compliance
 
 compliance: build
 	$(PY) compliance/run.py --outdir compliance/reports
@@ -103,4 +129,4 @@ clean:
 	find . -name __pycache__ -prune -exec rm -rf {} +
 
 distclean: clean
-	rm -rf $(VENV) $(JS_DIR)/node_modules
+	rm -rf $(VENV) $(JS_DIR)/node_modules $(BROWSER_DIR)/node_modules $(BROWSER_DIR)/artifacts

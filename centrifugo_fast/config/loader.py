@@ -347,6 +347,10 @@ def validate(config: Config) -> None:
         value = getattr(getattr(config, section), key)
         if not value.startswith("/"):
             raise ConfigError(f"{prefix_key} must start with /")
+    if not 0 <= config.http_server.internal_port < 65536:
+        raise ConfigError("http_server.internal_port must be between 1 and 65535 (or 0: unset)")
+    if config.admin.handler_prefix and not config.admin.handler_prefix.startswith("/"):
+        raise ConfigError("admin.handler_prefix must be empty or start with /")
     channel = config.channel
     personal = client.subscribe_to_user_personal_channel
     names = {ns.name for ns in channel.namespaces}

@@ -231,12 +231,16 @@ class EngineConfig(_Section, frozen=True):
 
 
 class AdminConfig(_Section, frozen=True):
+    """admin: the built-in web interface (spec/server-api.md §7)."""
+
     enabled: bool = False
     password: str = ""
     secret: str = ""
     insecure: bool = False
     handler_prefix: str = ""
     external: bool = False
+    web_path: str = ""
+    web_proxy_address: str = ""
 
 
 class ShutdownConfig(_Section, frozen=True):
@@ -262,5 +266,7 @@ class Config(_Section, frozen=True):
     uni_websocket: ToggleConfig = ToggleConfig()
     uni_sse: ToggleConfig = ToggleConfig()
     uni_http_stream: ToggleConfig = ToggleConfig()
+    #: Legacy SockJS endpoint (not in Centrifugo v6, which dropped SockJS; off by default).
+    sockjs: ToggleConfig = ToggleConfig()
     shutdown: ShutdownConfig = ShutdownConfig()
     pid_file: str = ""

@@ -36,12 +36,9 @@ REFUSED_CHANNEL_OPTIONS = frozenset(
 #: Paths, or whole sections (every option under `section.`), planned but not built yet.
 NOT_YET = frozenset(
     {
-        "http_server.internal_address",
-        "http_server.internal_port",
         "http_server.tls",
         "http_server.tls_external",
         "http_server.internal_tls",
-        "http_api.external",
         "websocket.write_timeout",
         "websocket.read_buffer_size",
         "websocket.write_buffer_size",
@@ -53,14 +50,10 @@ NOT_YET = frozenset(
         "engine.redis.sentinel_client_name",
         "engine.redis.history_use_lists",
         "engine.redis.presence_hash_field_ttl",
-        "admin",
+        "admin.web_path",
+        "admin.web_proxy_address",
         "health",
         "prometheus",
-        "sse",
-        "http_stream",
-        "uni_websocket",
-        "uni_sse",
-        "uni_http_stream",
     }
 )
 

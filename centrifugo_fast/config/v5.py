@@ -44,6 +44,8 @@ V5_TO_V6: dict[str, str] = {
     "admin_insecure": "admin.insecure",
     "admin_handler_prefix": "admin.handler_prefix",
     "admin_external": "admin.external",
+    "admin_web_path": "admin.web_path",
+    "admin_web_proxy_address": "admin.web_proxy_address",
     "prometheus": "prometheus.enabled",
     "health": "health.enabled",
     "log_level": "log.level",

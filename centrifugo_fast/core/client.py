@@ -137,6 +137,17 @@ def _ttl(expire_at: int, now: float) -> int:
     return max(expire_at - int(now), 1)
 
 
+def _uni_disconnect(error: ReplyError) -> Disconnect:
+    """A connect error as the disconnect a unidirectional client gets (spec §9.6)."""
+    if error.code in (codes.ERROR_TOKEN_EXPIRED.code, codes.ERROR_EXPIRED.code):
+        return codes.DISCONNECT_EXPIRED
+    if error.code == codes.ERROR_TOO_MANY_REQUESTS.code:
+        return codes.DISCONNECT_TOO_MANY_REQUESTS
+    if error.code == codes.ERROR_PERMISSION_DENIED.code:
+        return codes.DISCONNECT_PERMISSION_DENIED
+    return codes.DISCONNECT_SERVER_ERROR
+
+
 def _check_data_format(data: bytes, data_format: str) -> None:
     """Centrifugo's publication_data_format rules (spec/server-api.md §4.6)."""
     if data_format == "binary":
@@ -219,6 +230,13 @@ class Client:
             logger.debug("client %s sent an undecodable frame: %s", self.id, exc)
             self.disconnect(codes.DISCONNECT_BAD_REQUEST)
             return
+        self.handle_commands(commands)
+
+    def handle_commands(self, commands: list[Command]) -> None:
+        """Process a batch of decoded commands (transports that decode the first batch
+        themselves, to answer a malformed connect request with an HTTP status)."""
+        if self.state == CLOSED:
+            return
         if self._queue is not None:
             # A previous batch is still being processed (it awaited I/O): keep order.
             self._queue.extend(commands)
@@ -294,11 +312,21 @@ class Client:
     # ---- output ----
 
     def _write_reply(self, reply: Reply) -> None:
-        if self.state != CLOSED:
-            self.transport.write(self.codec.encode_reply(reply))
+        if self.state == CLOSED:
+            return
+        if self.transport.unidirectional:
+            # Unidirectional clients send no commands: the only reply is the connect result,
+            # which they receive as a connect push (spec §9.6).
+            if reply.connect is not None:
+                self.transport.write(self.codec.encode_push(Push(connect=reply.connect)))
+            return
+        self.transport.write(self.codec.encode_reply(reply))
 
     def _write_error(self, cmd_id: int, error: ReplyError) -> None:
         if cmd_id == 0:
+            return
+        if self.transport.unidirectional:
+            self.disconnect(_uni_disconnect(error))
             return
         self._write_reply(
             Reply(
@@ -424,6 +452,13 @@ class Client:
         self.state = CONNECTED
         node.hub.add_client(self)
         result = ConnectResult(client=self.id, version=node.version)
+        session = self.session
+        if session:
+            # Emulation clients route their commands by session and node; unidirectional
+            # clients only see the session (spec §3.1).
+            result.session = session
+            if not self.transport.unidirectional:
+                result.node = node.id
         if cfg.connect_include_server_time:
             result.time = int(now * 1000)
         if expire_at:

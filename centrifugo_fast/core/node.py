@@ -59,6 +59,8 @@ logger = logging.getLogger("centrifugo_fast")
 RPCHandler = Callable[["Client", str, bytes], Awaitable[bytes]]
 #: An in-process handler of client `send` messages.
 MessageHandler = Callable[["Client", bytes], Awaitable[None]]
+#: An observer of a channel's publications (the admin live tail): (channel, publication).
+Tap = Callable[[str, Publication], None]
 
 
 class Node:
@@ -84,6 +86,8 @@ class Node:
         self._make_verifiers(config)
         self.rpc_handlers: dict[str, RPCHandler] = {}
         self.message_handler: MessageHandler | None = None
+        #: Publication observers by channel; they keep the broker subscribed like subscribers.
+        self._taps: dict[str, list[Tap]] = {}
         self.closing = False
 
     def _make_verifiers(self, config: Config) -> None:
@@ -144,6 +148,10 @@ class Node:
     def handle_publication(self, channel: str, pub: Publication) -> None:
         """Broker callback: fan a publication out to this node's subscribers."""
         self.hub.broadcast_publication(channel, pub)
+        if self._taps:
+            taps = self._taps.get(channel)
+            if taps:
+                self._call_taps(channel, pub, taps)
 
     def handle_join(self, channel: str, info: ClientInfo) -> None:
         """Broker callback: a connection joined `channel` somewhere."""
@@ -252,15 +260,54 @@ class Node:
     async def cancel_subscription(self, channel: str, client: Client) -> None:
         """Abandon a subscription being set up."""
         self.hub.take_pending(channel, client)
-        if not self.hub.is_interested(channel):
+        if not self._interested(channel):
             await self.broker.unsubscribe(channel)
 
     async def remove_subscription(self, channel: str, client: Client) -> None:
         """Remove `client` from `channel`; release the broker subscription when empty."""
         self.hub.take_pending(channel, client)
         self.hub.remove_subscription(channel, client)
-        if not self.hub.is_interested(channel):
+        if not self._interested(channel):
             await self.broker.unsubscribe(channel)
+
+    def _interested(self, channel: str) -> bool:
+        return self.hub.is_interested(channel) or channel in self._taps
+
+    # ---- observers ----
+
+    async def add_tap(self, channel: str, tap: Tap) -> None:
+        """Call `tap` with each publication of `channel` (an observer: not a subscriber, so
+        never in presence nor in the node's counts); the broker delivers the channel here."""
+        taps = self._taps.get(channel)
+        if taps is not None:
+            taps.append(tap)
+            return
+        first = not self.hub.is_interested(channel)
+        self._taps[channel] = [tap]
+        if first:
+            try:
+                await self.broker.subscribe(channel)
+            except BaseException:
+                await self.remove_tap(channel, tap)
+                raise
+
+    async def remove_tap(self, channel: str, tap: Tap) -> None:
+        """Stop calling `tap`; release the broker subscription when nobody else needs it."""
+        taps = self._taps.get(channel)
+        if taps is None or tap not in taps:
+            return
+        taps.remove(tap)
+        if not taps:
+            del self._taps[channel]
+            if not self.hub.is_interested(channel):
+                await self.broker.unsubscribe(channel)
+
+    def _call_taps(self, channel: str, pub: Publication, taps: list[Tap]) -> None:
+        for tap in list(taps):
+            try:
+                tap(channel, pub)
+            except Exception:
+                logger.exception("publication observer of %r failed", channel)
 
     # ---- acting on users' connections (server API) ----
 
@@ -364,8 +411,11 @@ class Node:
         return [self.info(), *others]
 
     def subscribed_channels(self) -> list[str]:
-        """Channels with local subscribers (a broker resubscribes them after reconnecting)."""
-        return [channel for channel, _ in self.hub.channels()]
+        """Channels with local subscribers or observers (a broker resubscribes them after
+        reconnecting)."""
+        channels = [channel for channel, _ in self.hub.channels()]
+        channels += [channel for channel in self._taps if not self.hub.num_subscribers(channel)]
+        return channels
 
     async def send_control(self, command: ControlCommand) -> None:
         """Send a control command to every node, this one included."""

@@ -110,4 +110,14 @@ class JsonCodec:
         )
 
 
+class UniJsonCodec(JsonCodec):
+    """JSON for unidirectional transports: every push is a bare Push object (no Reply
+    envelope), a ping is the empty push `{}` (spec/client-protocol.md §9.6)."""
+
+    def encode_push(self, push: Push) -> bytes:
+        """Encode a push as the top-level object."""
+        return _encoder.encode(push)
+
+
 JSON = JsonCodec()
+UNI_JSON = UniJsonCodec()

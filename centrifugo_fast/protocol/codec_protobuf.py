@@ -27,6 +27,7 @@ from .messages import (
     DisconnectPushMsg,
     EmptyRequest,
     EmptyResult,
+    EmulationRequest,
     ErrorMsg,
     HistoryRequest,
     HistoryResult,
@@ -118,6 +119,11 @@ SCHEMA: dict[type[msgspec.Struct], list[Field]] = {
     RefreshRequest: [(1, "token", STRING, None)],
     SubRefreshRequest: [(1, "channel", STRING, None), (2, "token", STRING, None)],
     EmptyRequest: [],
+    EmulationRequest: [
+        (1, "node", STRING, None),
+        (2, "session", STRING, None),
+        (3, "data", BYTES, None),
+    ],
     Command: [
         (1, "id", UINT, None),
         (4, "connect", MESSAGE, ConnectRequest),
@@ -564,6 +570,13 @@ class ProtobufCodec:
 
 
 PROTOBUF = ProtobufCodec()
+
+
+def decode_emulation_request(data: bytes) -> EmulationRequest:
+    """Decode the (not length-prefixed) EmulationRequest body of `POST /emulation`."""
+    request: EmulationRequest = _decode_message(data, 0, len(data), EmulationRequest)
+    return request
+
 
 #: For tests: decode one delimited message of a given type.
 decode_message: Callable[[bytes, int, int, Any], Any] = _decode_message

@@ -94,6 +94,18 @@ class EmptyRequest(_Msg):
     pass
 
 
+class EmulationRequest(_Msg):
+    """The body of `POST /emulation` (client -> server half of http_stream/sse).
+
+    In the JSON protocol `data` is a JSON string holding the command batch text; in Protobuf
+    it holds the delimited Command bytes (decoded here as Raw).
+    """
+
+    node: str = ""
+    session: str = ""
+    data: Raw = EMPTY_RAW
+
+
 class Command(_Msg):
     id: Uint32 = 0
     connect: ConnectRequest | None = None

@@ -9,6 +9,7 @@ import signal
 from collections.abc import Callable
 
 from .. import codes
+from ..admin.http import AdminUi, admin_ui
 from ..api.dispatch import ApiDispatcher
 from ..api.http import HttpApi
 from ..api.methods import ApiMethods
@@ -22,12 +23,25 @@ from ..protocol.deflate import DeflateConfig
 from ..protocol.handshake import Accepted, HandshakePolicy
 from .admission import ConnectionRateLimiter
 from .client_ws import WebSocketClientTransport
+from .cors import MAX_BODY_SIZE, Cors
+from .emulation import EmulationEndpoints
 from .http import HttpConnection, Request, Router, ServerContext, WebSocketRoute
+from .sockjs import SockJSEndpoints, accepts_websocket
+from .uni import UniStreamEndpoints, UniWebSocketClientTransport
 from .websocket import MessageHandler, WebSocketConnection, WebSocketLimits
 
 logger = logging.getLogger("centrifugo_fast.server")
 
 SUBPROTOCOLS = ("centrifuge-json", "centrifuge-protobuf")
+
+#: Default paths of the transports whose `handler_prefix` is left empty.
+HTTP_STREAM_PATH = "/connection/http_stream"
+SSE_PATH = "/connection/sse"
+EMULATION_PATH = "/emulation"
+UNI_WEBSOCKET_PATH = "/connection/uni_websocket"
+UNI_SSE_PATH = "/connection/uni_sse"
+UNI_HTTP_STREAM_PATH = "/connection/uni_http_stream"
+SOCKJS_PATH = "/connection/sockjs"
 
 
 def _wants_protobuf(request: Request, accepted: Accepted) -> bool:
@@ -35,6 +49,16 @@ def _wants_protobuf(request: Request, accepted: Accepted) -> bool:
         return True
     query = accepted.query
     return "protobuf" in query.get("format", ()) or "protobuf" in query.get("cf_protocol", ())
+
+
+def internal_address(config: Config) -> tuple[str, int] | None:
+    """(host, port) of the internal listener, or None when it is the client listener."""
+    cfg = config.http_server
+    host = cfg.internal_address or cfg.address
+    port = cfg.internal_port or cfg.port
+    if (host, port) == (cfg.address, cfg.port):
+        return None
+    return host, port
 
 
 class Server:
@@ -46,7 +70,27 @@ class Server:
         self.ctx = ServerContext(
             router=Router(), scheduler=node.flush_scheduler, timers=node.timers
         )
+        #: Internal endpoints (server API, admin) get their own listener when
+        #: http_server.internal_port/internal_address differ from the client ones (as in
+        #: Centrifugo); None: everything is served on one listener. One set of connections
+        #: for both, so the graceful shutdown covers them alike.
+        self.internal_ctx: ServerContext | None = None
+        if internal_address(self.config) is not None:
+            self.internal_ctx = ServerContext(
+                router=Router(),
+                scheduler=node.flush_scheduler,
+                timers=node.timers,
+                connections=self.ctx.connections,
+            )
+        self.admin: AdminUi | None = None
         self._listeners: list[asyncio.Server] = []
+        self.cors = Cors(self.config.client.allowed_origins)
+        #: One admission check (and rate limiter) for every kind of new connection.
+        self._admit = self._admission()
+        #: Set when http_stream or sse is enabled (its `sessions` are the emulation sessions).
+        self.emulation: EmulationEndpoints | None = None
+        #: Set when SockJS is enabled (its `sessions` are the HTTP SockJS sessions).
+        self.sockjs: SockJSEndpoints | None = None
         self._build_routes()
 
     def _build_routes(self) -> None:
@@ -63,17 +107,83 @@ class Server:
                         min_size=cfg.websocket.compression_min_size,
                     ),
                 ),
-                limits=WebSocketLimits(
-                    max_message_size=cfg.websocket.message_size_limit,
-                    max_queue_size=cfg.client.queue_max_size,
-                ),
+                limits=self._websocket_limits(),
                 handler_factory=self._client_handler,
-                admit=self._admission(),
+                admit=self._admit,
             )
             router.add_websocket(cfg.websocket.handler_prefix, route)
+        dispatcher = ApiDispatcher(ApiMethods(self.node))
+        internal = self.internal_router
         if not cfg.http_api.disabled:
-            api = HttpApi(ApiDispatcher(ApiMethods(self.node)), cfg.http_api)
-            router.add(cfg.http_api.handler_prefix, api, prefix=True)
+            api = HttpApi(dispatcher, cfg.http_api)
+            api_router = router if cfg.http_api.external else internal
+            api_router.add(cfg.http_api.handler_prefix, api, prefix=True)
+        self.admin = admin_ui(self.node, dispatcher, cfg)
+        if self.admin is not None:
+            self.admin.register(router if cfg.admin.external else internal)
+        self._build_http_transports()
+
+    def _build_http_transports(self) -> None:
+        """Emulation, unidirectional and SockJS endpoints, as enabled."""
+        cfg = self.config
+        router = self.ctx.router
+        admit = self._admit
+        limit = MAX_BODY_SIZE
+        if cfg.http_stream.enabled or cfg.sse.enabled:
+            emulation = EmulationEndpoints(self.node, self.cors, admit, self._header_user)
+            self.emulation = emulation
+            router.add(EMULATION_PATH, emulation.emulation, max_body_size=limit)
+            if cfg.http_stream.enabled:
+                path = cfg.http_stream.handler_prefix or HTTP_STREAM_PATH
+                router.add(path, emulation.http_stream, max_body_size=limit)
+            if cfg.sse.enabled:
+                router.add(cfg.sse.handler_prefix or SSE_PATH, emulation.sse, max_body_size=limit)
+        if cfg.uni_sse.enabled or cfg.uni_http_stream.enabled:
+            uni = UniStreamEndpoints(self.node, self.cors, admit, self._header_user)
+            if cfg.uni_sse.enabled:
+                path = cfg.uni_sse.handler_prefix or UNI_SSE_PATH
+                router.add(path, uni.uni_sse, max_body_size=limit)
+            if cfg.uni_http_stream.enabled:
+                path = cfg.uni_http_stream.handler_prefix or UNI_HTTP_STREAM_PATH
+                router.add(path, uni.uni_http_stream, max_body_size=limit)
+        if cfg.uni_websocket.enabled:
+            route = WebSocketRoute(
+                policy=HandshakePolicy(allowed_origins=tuple(cfg.client.allowed_origins)),
+                limits=self._websocket_limits(),
+                handler_factory=self._uni_websocket_handler,
+                admit=admit,
+            )
+            router.add_websocket(cfg.uni_websocket.handler_prefix or UNI_WEBSOCKET_PATH, route)
+        if cfg.sockjs.enabled:
+            prefix = (cfg.sockjs.handler_prefix or SOCKJS_PATH).rstrip("/")
+            sockjs = SockJSEndpoints(self.node, prefix, self.cors, admit, self._header_user)
+            self.sockjs = sockjs
+            route = WebSocketRoute(
+                policy=HandshakePolicy(allowed_origins=tuple(cfg.client.allowed_origins)),
+                limits=self._websocket_limits(),
+                handler_factory=lambda request, _accepted: sockjs.websocket_transport(request),
+                admit=admit,
+                fallback=sockjs.handle,
+                accepts=accepts_websocket(prefix),
+            )
+            router.add_websocket(prefix, route, prefix=True, max_body_size=limit)
+
+    def _websocket_limits(self) -> WebSocketLimits:
+        return WebSocketLimits(
+            max_message_size=self.config.websocket.message_size_limit,
+            max_queue_size=self.config.client.queue_max_size,
+        )
+
+    def _header_user(self, request: Request) -> str:
+        """The user ID a trusted proxy put in client.user_id_http_header ("" = none)."""
+        header = self.config.client.user_id_http_header
+        return request.headers.get(header.lower(), "") if header else ""
+
+    def _uni_websocket_handler(self, request: Request, accepted: Accepted) -> MessageHandler:
+        values = accepted.query.get("cf_connect")
+        return UniWebSocketClientTransport(
+            self.node, values[0] if values else None, self._header_user(request)
+        )
 
     def _admission(self) -> Callable[[], bool] | None:
         """HTTP-level admission as Centrifugo's ConnLimit middleware: 503 before upgrade."""
@@ -98,15 +208,18 @@ class Server:
     def _client_handler(self, request: Request, accepted: Accepted) -> MessageHandler:
         codec: Codec = PROTOBUF if _wants_protobuf(request, accepted) else JSON
         native_ping = "true" in accepted.query.get("cf_ws_frame_ping_pong", ())
-        header = self.config.client.user_id_http_header
-        header_user = request.headers.get(header.lower(), "") if header else ""
         return WebSocketClientTransport(
             self.node,
             codec,
             app_level_ping=not native_ping,
-            header_user=header_user,
+            header_user=self._header_user(request),
             deflate=accepted.deflate,
         )
+
+    @property
+    def internal_router(self) -> Router:
+        """Where internal endpoints go (API, admin; later health and metrics)."""
+        return self.internal_ctx.router if self.internal_ctx is not None else self.ctx.router
 
     @property
     def addresses(self) -> list[tuple[str, int]]:
@@ -122,6 +235,19 @@ class Server:
         """Bind the listener(s)."""
         loop = asyncio.get_running_loop()
         cfg = self.config.http_server
+        internal_ctx = self.internal_ctx
+        internal = internal_address(self.config)
+        if internal_ctx is not None and internal is not None:
+            # Bound first: once the client port accepts, the internal one does too.
+            self._listeners.append(
+                await loop.create_server(
+                    lambda: HttpConnection(internal_ctx),
+                    host=internal[0] or None,
+                    port=internal[1],
+                    reuse_address=True,
+                )
+            )
+            logger.info("internal endpoints (API, admin) on %s:%d", *internal)
         listener = await loop.create_server(
             lambda: HttpConnection(self.ctx),
             host=cfg.address or None,
@@ -135,6 +261,8 @@ class Server:
     async def shutdown(self, timeout: float) -> None:
         """Stop accepting, disconnect clients with 3001, wait up to `timeout` for them."""
         self.ctx.closing = True
+        if self.internal_ctx is not None:
+            self.internal_ctx.closing = True
         for listener in self._listeners:
             listener.close()
         await self.node.shutdown()
