@@ -15,7 +15,8 @@ export PYTHONDONTWRITEBYTECODE := 1
 PYTEST := $(PY) -m pytest -q -p no:cacheprovider
 
 .PHONY: all run test lint format build build-pure deps system-deps test-compiled test-pure test-sdk-deps \
-        compliance bench annotate docs clean distclean
+        compliance bench annotate docs clean distclean browser-deps test-browser-deps test-browser \
+        bench-load bench-load-build build-receiver
 
 all: build
 
@@ -100,10 +101,10 @@ format: deps
 # ---- tests ----
 
 # Both twins: the compiled run requires every extension; the pure run forces the twins.
-test-compiled: build test-sdk-deps system-deps
+test-compiled: build build-receiver test-sdk-deps system-deps
 	CENTRIFUGO_FAST_REQUIRE_EXTENSIONS=1 $(PYTEST) tests --ignore=$(BROWSER_DIR)
 
-test-pure: build test-sdk-deps system-deps
+test-pure: build build-receiver test-sdk-deps system-deps
 	CENTRIFUGO_FAST_NO_EXTENSIONS=1 CENTRIFUGO_FAST_REQUIRE_EXTENSIONS=1 $(PYTEST) tests \
 		--ignore=$(BROWSER_DIR)
 
@@ -119,6 +120,20 @@ compliance: build
 
 bench: build
 	$(PY) -m pytest benchmarks --benchmark-only --benchmark-columns=median,ops -p no:cacheprovider
+
+# The load generator's compiled receive loop (benchmarks/load; tests check its counting).
+build-receiver: deps
+	cd benchmarks/load && ../../$(VENV)/bin/cythonize -3 -q -i _receiver.pyx
+
+# End-to-end load: the receive loop and matplotlib for the plots.
+bench-load-build: build build-receiver
+	$(PY) -m pip install -q 'matplotlib>=3.8'
+
+# The whole scenario set against our server (server on CPU 0, generator on CPU 1); set
+# CENTRIFUGO_BIN to a Centrifugo binary built outside the repo to measure it side by side.
+bench-load: bench-load-build system-deps
+	$(PY) -m benchmarks.load.suite --target ours \
+		$(if $(CENTRIFUGO_BIN),--target centrifugo=$(CENTRIFUGO_BIN)) $(if $(ONLY),--only $(ONLY))
 
 # ---- cleaning ----
 

@@ -1,0 +1,361 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""The generator's compiled receive loop: epoll over many WebSocket client sockets, in C.
+
+Once connections are set up (handshake, connect, subscribe) by asyncio, their sockets are
+handed to a Receiver, which a separate thread runs without the GIL. It parses server frames,
+counts benchmark publications (the ``{"t":`` marker of `wire`), bins their end-to-end latency
+into a fixed histogram, and answers pings, so the generator's cost per delivery is a few
+hundred nanoseconds and no Python object is created per message.
+"""
+
+from libc.errno cimport EAGAIN, EINTR, errno
+from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdlib cimport free, malloc, realloc
+from libc.string cimport memcpy, memmove, memset
+from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
+from posix.unistd cimport close
+
+
+cdef extern from "<sys/epoll.h>" nogil:
+    ctypedef union epoll_data_t:
+        void *ptr
+        int fd
+        uint32_t u32
+        uint64_t u64
+
+    struct epoll_event:
+        uint32_t events
+        epoll_data_t data
+
+    int epoll_create1(int flags)
+    int epoll_ctl(int epfd, int op, int fd, epoll_event *event)
+    int epoll_wait(int epfd, epoll_event *events, int maxevents, int timeout)
+    enum:
+        EPOLLIN
+        EPOLLERR
+        EPOLLHUP
+        EPOLL_CTL_ADD
+        EPOLL_CTL_DEL
+        EPOLL_CLOEXEC
+
+cdef extern from "<sys/socket.h>" nogil:
+    ssize_t recv(int sockfd, void *buf, size_t n, int flags)
+    ssize_t send(int sockfd, const void *buf, size_t n, int flags)
+    enum:
+        MSG_NOSIGNAL
+        MSG_DONTWAIT
+
+cdef extern from "<string.h>" nogil:
+    void *memmem(const void *haystack, size_t haystacklen, const void *needle, size_t needlelen)
+
+# One histogram bucket per 10 us of latency, up to 10 s; the last bucket takes the rest.
+cdef enum:
+    BUCKET_NS = 10000
+    BUCKETS = 1000000
+    INITIAL_BUFFER = 16384
+    EVENTS = 512
+    STAMP_DIGITS = 19
+    MARK_LEN = 5
+    JSON_PONG_LEN = 8
+    PB_PONG_LEN = 7
+
+cdef int64_t STAMP_BASE = 1000000000000000000
+
+cdef const char *MARK = b'{"t":'
+
+# Pongs go out masked with an all-zero key: a valid mask that leaves the payload as is.
+cdef const char *JSON_PONG = b"\x81\x82\x00\x00\x00\x00{}"
+cdef const char *PB_PONG = b"\x82\x81\x00\x00\x00\x00\x00"
+
+
+cdef struct Conn:
+    int fd
+    int open
+    uint8_t *buf
+    size_t cap
+    size_t len
+
+
+cdef inline int64_t _now_ns() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return <int64_t>ts.tv_sec * 1000000000 + ts.tv_nsec
+
+
+cdef class Receiver:
+    """Counts deliveries and their latency on handed-over sockets; see the module docstring."""
+
+    cdef int _ep
+    cdef Conn *_conns
+    cdef int _n
+    cdef int _max
+    cdef bint _protobuf
+    cdef volatile int _stop
+    cdef volatile int _recording
+    cdef uint32_t *_hist
+    cdef public uint64_t delivered
+    cdef public uint64_t recorded
+    cdef public uint64_t pings
+    cdef public uint64_t closed
+
+    def __cinit__(self, int max_conns, bint protobuf):
+        self._ep = epoll_create1(EPOLL_CLOEXEC)
+        if self._ep < 0:
+            raise OSError(errno, "epoll_create1 failed")
+        self._conns = <Conn *>malloc(max_conns * sizeof(Conn))
+        self._hist = <uint32_t *>malloc(BUCKETS * sizeof(uint32_t))
+        if self._conns == NULL or self._hist == NULL:
+            raise MemoryError()
+        memset(self._hist, 0, BUCKETS * sizeof(uint32_t))
+        self._max = max_conns
+        self._n = 0
+        self._protobuf = protobuf
+
+    def __dealloc__(self):
+        cdef int i
+        if self._conns != NULL:
+            for i in range(self._n):
+                if self._conns[i].buf != NULL:
+                    free(self._conns[i].buf)
+                if self._conns[i].open:
+                    close(self._conns[i].fd)
+            free(self._conns)
+        if self._hist != NULL:
+            free(self._hist)
+        if self._ep >= 0:
+            close(self._ep)
+
+    def add(self, int fd):
+        """Take over `fd` (a dup of a connected, non-blocking client socket)."""
+        cdef epoll_event ev
+        if self._n >= self._max:
+            raise ValueError("receiver is full")
+        cdef Conn *c = &self._conns[self._n]
+        c.fd = fd
+        c.open = 1
+        c.cap = INITIAL_BUFFER
+        c.len = 0
+        c.buf = <uint8_t *>malloc(c.cap)
+        if c.buf == NULL:
+            raise MemoryError()
+        ev.events = EPOLLIN
+        ev.data.u32 = <uint32_t>self._n
+        if epoll_ctl(self._ep, EPOLL_CTL_ADD, fd, &ev) < 0:
+            free(c.buf)
+            c.buf = NULL
+            raise OSError(errno, "epoll_ctl failed")
+        self._n += 1
+
+    def run(self):
+        """Receive until stop() is called (blocking; run it in a thread)."""
+        with nogil:
+            self._loop()
+
+    def stop(self):
+        """Make run() return within 50 ms."""
+        self._stop = 1
+
+    def start_window(self):
+        """Clear the latency histogram and start recording into it."""
+        self._recording = 0
+        memset(self._hist, 0, BUCKETS * sizeof(uint32_t))
+        self.recorded = 0
+        self._recording = 1
+
+    def stop_window(self):
+        """Stop recording latencies."""
+        self._recording = 0
+
+    def percentile(self, double q):
+        """The q-quantile (0..1) of the recorded latencies, in ms (NaN when none)."""
+        cdef uint64_t total = 0
+        cdef uint64_t seen = 0
+        cdef uint64_t rank
+        cdef int i
+        for i in range(BUCKETS):
+            total += self._hist[i]
+        if total == 0:
+            return float("nan")
+        rank = <uint64_t>(q * total)
+        if rank >= total:
+            rank = total - 1
+        for i in range(BUCKETS):
+            seen += self._hist[i]
+            if seen > rank:
+                return (i + 0.5) * BUCKET_NS / 1e6
+        return <double>BUCKETS * BUCKET_NS / 1e6
+
+    cdef void _loop(self) noexcept nogil:
+        cdef epoll_event events[EVENTS]
+        cdef int n, i
+        while not self._stop:
+            n = epoll_wait(self._ep, events, EVENTS, 50)
+            if n < 0:
+                if errno == EINTR:
+                    continue
+                return
+            for i in range(n):
+                self._read(&self._conns[events[i].data.u32])
+
+    cdef void _drop(self, Conn *c) noexcept nogil:
+        epoll_ctl(self._ep, EPOLL_CTL_DEL, c.fd, NULL)
+        close(c.fd)
+        c.open = 0
+        self.closed += 1
+
+    cdef void _read(self, Conn *c) noexcept nogil:
+        cdef ssize_t r
+        cdef uint8_t *grown
+        if not c.open:
+            return
+        if c.len == c.cap:
+            grown = <uint8_t *>realloc(c.buf, c.cap * 2)
+            if grown == NULL:
+                self._drop(c)
+                return
+            c.buf = grown
+            c.cap *= 2
+        r = recv(c.fd, c.buf + c.len, c.cap - c.len, MSG_DONTWAIT)
+        if r == 0:
+            self._drop(c)
+            return
+        if r < 0:
+            if errno != EAGAIN and errno != EINTR:
+                self._drop(c)
+            return
+        c.len += r
+        self._parse(c, _now_ns())
+
+    cdef void _parse(self, Conn *c, int64_t now) noexcept nogil:
+        cdef size_t pos = 0
+        cdef size_t avail, hl, plen, k
+        cdef uint8_t b1
+        cdef int opcode
+        cdef uint8_t *grown
+        while True:
+            avail = c.len - pos
+            if avail < 2:
+                break
+            opcode = c.buf[pos] & 0x0F
+            b1 = c.buf[pos + 1]
+            plen = b1 & 0x7F
+            hl = 2
+            if plen == 126:
+                if avail < 4:
+                    break
+                plen = (<size_t>c.buf[pos + 2] << 8) | c.buf[pos + 3]
+                hl = 4
+            elif plen == 127:
+                if avail < 10:
+                    break
+                plen = 0
+                for k in range(8):
+                    plen = (plen << 8) | c.buf[pos + 2 + k]
+                hl = 10
+            if b1 & 0x80:
+                hl += 4  # a masked server frame is a protocol error; skip the key anyway
+            if avail < hl + plen:
+                if hl + plen > c.cap:
+                    # Make room for the whole frame (moving what we have to the front first).
+                    memmove(c.buf, c.buf + pos, avail)
+                    c.len = avail
+                    pos = 0
+                    grown = <uint8_t *>realloc(c.buf, hl + plen)
+                    if grown == NULL:
+                        self._drop(c)
+                        return
+                    c.buf = grown
+                    c.cap = hl + plen
+                break
+            self._frame(c, opcode, c.buf + pos + hl, plen, now)
+            if not c.open:
+                return
+            pos += hl + plen
+        if pos:
+            memmove(c.buf, c.buf + pos, c.len - pos)
+            c.len -= pos
+
+    cdef void _frame(self, Conn *c, int opcode, uint8_t *p, size_t n, int64_t now) noexcept nogil:
+        if opcode == 0x8:
+            self._drop(c)
+            return
+        if opcode == 0x9:
+            self._pong(c, p, n)
+            return
+        if opcode != 0x1 and opcode != 0x2 and opcode != 0x0:
+            return
+        self._count(p, n, now)
+        if self._protobuf:
+            self._pb_pings(c, p, n)
+        else:
+            self._json_pings(c, p, n)
+
+    cdef void _count(self, uint8_t *p, size_t n, int64_t now) noexcept nogil:
+        cdef uint8_t *end = p + n
+        cdef uint8_t *hit
+        cdef int64_t stamp, latency
+        cdef int64_t bucket
+        cdef int k
+        while p < end:
+            hit = <uint8_t *>memmem(p, end - p, MARK, MARK_LEN)
+            if hit == NULL:
+                return
+            self.delivered += 1
+            p = hit + MARK_LEN
+            if end - p < STAMP_DIGITS:
+                return
+            if self._recording:
+                stamp = 0
+                for k in range(STAMP_DIGITS):
+                    stamp = stamp * 10 + (p[k] - 48)
+                latency = now + STAMP_BASE - stamp
+                bucket = latency // BUCKET_NS
+                if bucket < 0:
+                    bucket = 0
+                elif bucket >= BUCKETS:
+                    bucket = BUCKETS - 1
+                self._hist[bucket] += 1
+                self.recorded += 1
+            p += STAMP_DIGITS
+
+    cdef void _json_pings(self, Conn *c, uint8_t *p, size_t n) noexcept nogil:
+        # The server's ping is an empty object on a line of its own.
+        cdef size_t start = 0
+        cdef size_t i
+        for i in range(n + 1):
+            if i == n or p[i] == 10:
+                if i - start == 2 and p[start] == 123 and p[start + 1] == 125:
+                    self.pings += 1
+                    send(c.fd, JSON_PONG, JSON_PONG_LEN, MSG_NOSIGNAL | MSG_DONTWAIT)
+                start = i + 1
+
+    cdef void _pb_pings(self, Conn *c, uint8_t *p, size_t n) noexcept nogil:
+        # Replies are varint-length-delimited; an empty one is a ping.
+        cdef size_t pos = 0
+        cdef uint64_t length
+        cdef int shift
+        cdef uint8_t byte
+        while pos < n:
+            length = 0
+            shift = 0
+            while pos < n:
+                byte = p[pos]
+                pos += 1
+                length |= <uint64_t>(byte & 0x7F) << shift
+                if byte < 0x80:
+                    break
+                shift += 7
+            if length == 0:
+                self.pings += 1
+                send(c.fd, PB_PONG, PB_PONG_LEN, MSG_NOSIGNAL | MSG_DONTWAIT)
+            pos += length
+
+    cdef void _pong(self, Conn *c, uint8_t *p, size_t n) noexcept nogil:
+        cdef uint8_t frame[131]
+        if n > 125:
+            return
+        frame[0] = 0x8A
+        frame[1] = 0x80 | <uint8_t>n
+        memset(frame + 2, 0, 4)
+        memcpy(frame + 6, p, n)
+        send(c.fd, frame, 6 + n, MSG_NOSIGNAL | MSG_DONTWAIT)

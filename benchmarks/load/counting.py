@@ -1,0 +1,137 @@
+"""Where deliveries are counted: in the asyncio clients (pure Python) or in the compiled
+receive loop that takes their sockets over (`_receiver`, built by ``make bench-load``)."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+from typing import Any, Protocol
+
+from .wsclient import Tally, WsClient
+
+
+class Counter(Protocol):
+    """Delivery counting with latency windows."""
+
+    kind: str
+
+    def delivered(self) -> int:
+        """Deliveries so far."""
+        ...
+
+    def start_window(self) -> None:
+        """Start recording latencies afresh."""
+        ...
+
+    def stop_window(self) -> dict[str, float]:
+        """Stop recording; p50/p99/p999 latency of the window in ms."""
+        ...
+
+    def lost(self) -> int:
+        """Connections that closed."""
+        ...
+
+    def close(self) -> None:
+        """Stop counting."""
+        ...
+
+
+def _ms(values: list[int], q: float) -> float:
+    if not values:
+        return float("nan")
+    return values[min(len(values) - 1, int(q * len(values)))] / 1e6
+
+
+class TallyCounter:
+    """Counting done by the asyncio clients themselves (the pure-Python path)."""
+
+    kind = "asyncio"
+
+    def __init__(self, tally: Tally) -> None:
+        self.tally = tally
+
+    def delivered(self) -> int:
+        """Deliveries so far."""
+        return self.tally.delivered
+
+    def start_window(self) -> None:
+        """Start recording latencies afresh."""
+        self.tally.latencies = []
+
+    def stop_window(self) -> dict[str, float]:
+        """Stop recording; p50/p99/p999 latency of the window in ms."""
+        values = self.tally.latencies or []
+        self.tally.latencies = None
+        values.sort()
+        return {
+            "p50_ms": _ms(values, 0.5),
+            "p99_ms": _ms(values, 0.99),
+            "p999_ms": _ms(values, 0.999),
+        }
+
+    def lost(self) -> int:
+        """Connections that closed."""
+        return sum(self.tally.disconnects.values())
+
+    def close(self) -> None:
+        """Nothing to stop."""
+
+
+class CompiledCounter:
+    """The clients' sockets handed to the compiled receive loop, run in its own thread."""
+
+    kind = "compiled"
+
+    def __init__(self, receiver: Any, clients: list[WsClient]) -> None:
+        self.receiver = receiver
+        for client in clients:
+            transport = client.transport
+            assert transport is not None
+            transport.pause_reading()
+            sock = transport.get_extra_info("socket")
+            receiver.add(os.dup(sock.fileno()))
+        self._thread = threading.Thread(target=receiver.run, name="receiver", daemon=True)
+        self._thread.start()
+
+    def delivered(self) -> int:
+        """Deliveries so far."""
+        return int(self.receiver.delivered)
+
+    def start_window(self) -> None:
+        """Start recording latencies afresh."""
+        self.receiver.start_window()
+
+    def stop_window(self) -> dict[str, float]:
+        """Stop recording; p50/p99/p999 latency of the window in ms."""
+        self.receiver.stop_window()
+        r = self.receiver
+        return {
+            "p50_ms": r.percentile(0.5),
+            "p99_ms": r.percentile(0.99),
+            "p999_ms": r.percentile(0.999),
+        }
+
+    def lost(self) -> int:
+        """Connections that closed."""
+        return int(self.receiver.closed)
+
+    def close(self) -> None:
+        """Stop the receive thread."""
+        self.receiver.stop()
+        self._thread.join(timeout=5)
+
+
+def counter_for(clients: list[WsClient], tally: Tally, protobuf: bool, compiled: bool) -> Counter:
+    """The compiled counter when asked for and built, else the asyncio one."""
+    if compiled:
+        try:
+            # Built by `make build-receiver`, not by setup.py: imported by name.
+            receiver = importlib.import_module("benchmarks.load._receiver")
+        except ImportError as exc:
+            raise RuntimeError(
+                "the compiled receiver is not built: run `make bench-load-build` "
+                "(or pass --asyncio-receiver)"
+            ) from exc
+        return CompiledCounter(receiver.Receiver(len(clients), protobuf), clients)
+    return TallyCounter(tally)

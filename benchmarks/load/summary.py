@@ -1,0 +1,197 @@
+"""summary.md from the suite's JSON lines: every target's value, the issue's target, and the
+ours/Centrifugo ratio (oriented so that > 1.0 always means ours is better)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+Records = dict[str, dict[str, dict[str, Any]]]  # target -> scenario -> record
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One row of the summary."""
+
+    label: str
+    scenario: str
+    get: Callable[[dict[str, Any]], float | None]
+    higher_is_better: bool
+    goal: str
+    meets: Callable[[float], bool] | None = None
+    fmt: str = "{:,.0f}"
+
+
+def _at(offered: int) -> Callable[[dict[str, Any]], float | None]:
+    def get(record: dict[str, Any]) -> float | None:
+        for step in record.get("steps", []):
+            if step["offered"] == offered:
+                return float(step["p99_ms"])
+        return None
+
+    return get
+
+
+METRICS = [
+    Metric(
+        "(a) fan-out, max deliveries/s",
+        "fanout",
+        lambda r: r["max_deliveries_per_s"],
+        True,
+        "≥ 150 000",
+        lambda v: v >= 150_000,
+    ),
+    Metric(
+        "(a) fan-out, p99 at 100 000 deliveries/s (ms)",
+        "fanout",
+        _at(100_000),
+        False,
+        "≤ 50",
+        lambda v: v <= 50,
+        "{:.1f}",
+    ),
+    Metric(
+        "(a) fan-out, p50 / p99 / p999 at max (ms)",
+        "fanout",
+        lambda r: r["at_max"]["p99_ms"],
+        False,
+        "—",
+        None,
+        "{:.1f}",
+    ),
+    Metric(
+        "(e) Protobuf fan-out, max deliveries/s",
+        "fanout-protobuf",
+        lambda r: r["max_deliveries_per_s"],
+        True,
+        "≥ 1.3 × JSON",
+    ),
+    Metric(
+        "(b) idle RSS per connection (KB)",
+        "idle",
+        lambda r: r["rss_per_connection_kb"],
+        False,
+        "≤ 10",
+        lambda v: v <= 10,
+        "{:.1f}",
+    ),
+    Metric(
+        "(b) idle CPU per connection-second (µs)",
+        "idle",
+        lambda r: r["server_cpu_us_per_conn_s"],
+        False,
+        "≤ 3",
+        lambda v: v <= 3,
+        "{:.2f}",
+    ),
+    Metric(
+        "(c) 10 000 channels × 1, max deliveries/s",
+        "channels",
+        lambda r: r["max_deliveries_per_s"],
+        True,
+        "—",
+    ),
+    Metric(
+        "(d) JWT connects/s",
+        "storm",
+        lambda r: r["connects_per_s"],
+        True,
+        "≥ 5 000",
+        lambda v: v >= 5_000,
+    ),
+    Metric(
+        "(f) Redis, 2 nodes, fan-out max deliveries/s",
+        "fanout-redis",
+        lambda r: r["max_deliveries_per_s"],
+        True,
+        "—",
+    ),
+]
+
+
+def _load(out: Path) -> Records:
+    records: Records = {}
+    for path in sorted(out.glob("*.jsonl")):
+        for line in path.read_text().splitlines():
+            if line:
+                record = json.loads(line)
+                records.setdefault(path.stem, {})[record["scenario"]] = record
+    return records
+
+
+def _cell(metric: Metric, record: dict[str, Any] | None) -> tuple[str, float | None]:
+    if record is None:
+        return "—", None
+    value = metric.get(record)
+    if value is None:
+        return "not reached", None
+    if metric.scenario == "fanout" and metric.label.endswith("at max (ms)"):
+        at = record["at_max"]
+        return f"{at['p50_ms']:.1f} / {at['p99_ms']:.1f} / {at['p999_ms']:.1f}", value
+    text = metric.fmt.format(value)
+    if metric.meets is not None:
+        text += " ✓" if metric.meets(value) else " ✗"
+    return text, value
+
+
+def write_summary(out: Path) -> None:
+    """Write out/summary.md from out/*.jsonl."""
+    records = _load(out)
+    targets = sorted(records, key=lambda t: (t != "ours", t))
+    head = ["metric", "goal", *targets]
+    compare = "ours" in records and "centrifugo" in records
+    if compare:
+        head.append("ours vs Centrifugo")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for metric in METRICS:
+        cells = []
+        values: dict[str, float | None] = {}
+        for target in targets:
+            text, value = _cell(metric, records[target].get(metric.scenario))
+            cells.append(text)
+            values[target] = value
+        goal = metric.goal
+        if metric.scenario == "fanout-protobuf" and "ours" in records:
+            ratio = _protobuf_ratio(records["ours"])
+            if ratio is not None:
+                goal += f" (ours: {ratio:.2f}×)"
+        row = [metric.label, goal, *cells]
+        if compare:
+            row.append(_ratio(metric, values.get("ours"), values.get("centrifugo")))
+        lines.append("| " + " | ".join(row) + " |")
+    note = (
+        "\nRatios are oriented so that above 1.0 means ours is better: ours/Centrifugo for "
+        "rates, Centrifugo/ours for latency, memory and CPU.\n"
+    )
+    commands = sorted(
+        {
+            r["command"].replace(f" --label {t}", "")
+            for t, rs in records.items()
+            for r in rs.values()
+            if "command" in r
+        }
+    )
+    body = "\n".join(lines) + "\n" + (note if compare else "")
+    body += (
+        "\nGenerator commands, each run pinned to CPU 1 against freshly started server(s) "
+        "pinned to CPU 0 (`taskset`); PORT is the server's port:\n\n"
+    )
+    body += "\n".join(f"- `{c}`" for c in commands) + "\n"
+    (out / "summary.md").write_text(body)
+
+
+def _ratio(metric: Metric, ours: float | None, theirs: float | None) -> str:
+    if not ours or not theirs:
+        return "—"
+    ratio = ours / theirs if metric.higher_is_better else theirs / ours
+    return f"{ratio:.2f}"
+
+
+def _protobuf_ratio(records: dict[str, dict[str, Any]]) -> float | None:
+    json_run, pb_run = records.get("fanout"), records.get("fanout-protobuf")
+    if not json_run or not pb_run or not json_run["max_deliveries_per_s"]:
+        return None
+    return float(pb_run["max_deliveries_per_s"]) / float(json_run["max_deliveries_per_s"])

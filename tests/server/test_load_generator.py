@@ -1,0 +1,120 @@
+"""The load generator (benchmarks/load) counts exactly what the server delivers.
+
+Small, short runs against a real server: every scenario must run, and the fan-out counts must
+match publications x subscribers, in both encodings and with both receive paths, or the
+benchmark numbers it produces would be wrong.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.serverproc import API_KEY, ROOT, SECRET, ServerProcess, ci, running_server
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ServerProcess]:
+    """A server with a quiet log (the generator's traffic would flood a debug log)."""
+    yield from running_server({"log": {"level": "error"}})
+
+
+def _compiled_receiver_built() -> bool:
+    return importlib.util.find_spec("benchmarks.load._receiver") is not None
+
+
+RECEIVERS = ["asyncio", "compiled"]
+
+
+def _run(server: ServerProcess, *args: str) -> dict[str, Any]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks.load",
+        *args,
+        "--url",
+        server.ws_url,
+        "--api",
+        server.api_url,
+        "--key",
+        API_KEY,
+        "--secret",
+        SECRET,
+    ]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()
+    result: dict[str, Any] = json.loads(done.stdout.decode().strip().splitlines()[-1])
+    return result
+
+
+def _receiver_args(receiver: str) -> list[str]:
+    if receiver == "compiled" and not _compiled_receiver_built():
+        if ci():
+            pytest.fail("benchmarks/load/_receiver is not built (make build-receiver)")
+        pytest.skip("compiled receiver not built")
+    return ["--asyncio-receiver"] if receiver == "asyncio" else []
+
+
+@pytest.mark.parametrize("receiver", RECEIVERS)
+@pytest.mark.parametrize("encoding", ["json", "protobuf"])
+def test_fanout_counts_every_delivery(server: ServerProcess, receiver: str, encoding: str) -> None:
+    """50 subscribers x 20 publications/s for 1 s: 1000 deliveries/s, none lost or invented."""
+    args = ["fanout", "--subscribers", "50", "--steps", "1000", "--step-seconds", "2"]
+    if encoding == "protobuf":
+        args.append("--protobuf")
+    result = _run(server, *args, *_receiver_args(receiver))
+    assert result["receiver"] == receiver
+    assert result["connections_lost"] == 0
+    step = result["steps"][0]
+    # 2 s windows at 20 publications/s: 40 publications x 50 subscribers, give or take one
+    # publication crossing each edge of the window.
+    assert 900 <= step["achieved"] <= 1100, step
+    assert step["publish_errors"] == 0
+    assert 0 < step["p50_ms"] <= step["p99_ms"] <= step["p999_ms"] < 1000
+
+
+@pytest.mark.parametrize("receiver", RECEIVERS)
+def test_channels_spreads_publications(server: ServerProcess, receiver: str) -> None:
+    """200 channels x 1 subscriber at 400 publications/s: each delivered once."""
+    args = ["channels", "--channels", "200", "--steps", "400", "--step-seconds", "2"]
+    result = _run(server, *args, *_receiver_args(receiver))
+    step = result["steps"][0]
+    assert 360 <= step["achieved"] <= 440, step
+    assert result["connections_lost"] == 0
+
+
+def test_idle_reports_memory_and_cpu(server: ServerProcess) -> None:
+    """The idle scenario finds the server by its port and keeps every connection alive."""
+    result = _run(server, "idle", "--connections", "300", "--idle-seconds", "1")
+    assert result["alive_after_window"] == 300
+    assert result["rss_after_mb"] >= result["rss_before_mb"] > 0
+    assert result["server_cpu_us_per_conn_s"] >= 0
+    assert result["disconnects"] == {}
+
+
+def test_storm_connects_with_jwt(server: ServerProcess) -> None:
+    """Every storm connection authenticates (a refused one would fail the run)."""
+    result = _run(server, "storm", "--connections", "300", "--rounds", "1")
+    assert result["connections"] == 300
+    assert result["connects_per_s"] > 0
+
+
+def test_refused_token_fails_the_run(server: ServerProcess) -> None:
+    """A wrong secret is reported as failed connections, not as a fast benchmark."""
+    cmd = [sys.executable, "-m", "benchmarks.load", "storm", "--connections", "5"]
+    cmd += ["--rounds", "1", "--url", server.ws_url, "--api", server.api_url]
+    cmd += ["--key", API_KEY, "--secret", "wrong-secret-wrong-secret-wrong-secret"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, timeout=60)
+    assert done.returncode != 0
+    assert b"5 of 5 connections failed" in done.stderr
