@@ -359,3 +359,258 @@ cdef class Receiver:
         memset(frame + 2, 0, 4)
         memcpy(frame + 6, p, n)
         send(c.fd, frame, 6 + n, MSG_NOSIGNAL | MSG_DONTWAIT)
+
+
+# ---- connect storm -------------------------------------------------------------------------
+
+cdef extern from "<sys/socket.h>" nogil:
+    int socket(int domain, int type, int protocol)
+    int connect(int sockfd, const void *addr, unsigned int addrlen)
+    int getsockopt(int sockfd, int level, int optname, void *optval, unsigned int *optlen)
+    int setsockopt(int sockfd, int level, int optname, const void *optval, unsigned int optlen)
+    enum:
+        AF_INET
+        SOCK_STREAM
+        SOCK_NONBLOCK
+        SOCK_CLOEXEC
+        SOL_SOCKET
+        SO_ERROR
+        SO_LINGER
+    struct linger:
+        int l_onoff
+        int l_linger
+
+cdef extern from "<netinet/in.h>" nogil:
+    struct in_addr:
+        uint32_t s_addr
+    struct sockaddr_in:
+        unsigned short sin_family
+        unsigned short sin_port
+        in_addr sin_addr
+    unsigned short htons(unsigned short)
+
+cdef extern from "<arpa/inet.h>" nogil:
+    int inet_pton(int af, const char *src, void *dst)
+
+cdef extern from "<errno.h>" nogil:
+    enum:
+        EINPROGRESS
+
+cdef extern from "<sys/epoll.h>" nogil:
+    enum:
+        EPOLLOUT
+        EPOLL_CTL_MOD
+
+cdef enum:
+    ST_CONNECTING = 1
+    ST_WAITING = 2
+    ST_DONE = 3
+    ST_FAILED = 4
+    STORM_BUF = 4096
+
+
+cdef struct Pending:
+    int fd
+    int state
+    int index
+    size_t len
+    uint8_t buf[STORM_BUF]
+
+
+cdef int _varint(uint8_t *p, size_t n, size_t *pos, uint64_t *value) noexcept nogil:
+    cdef int shift = 0
+    cdef uint8_t byte
+    value[0] = 0
+    while pos[0] < n and shift < 64:
+        byte = p[pos[0]]
+        pos[0] += 1
+        value[0] |= <uint64_t>(byte & 0x7F) << shift
+        if byte < 0x80:
+            return 1
+        shift += 7
+    return 0
+
+
+cdef int _pb_connect_verdict(uint8_t *p, size_t n) noexcept nogil:
+    """A varint-delimited Reply: 1 if it has a connect result (field 5), else -1."""
+    cdef size_t pos = 0
+    cdef uint64_t length, key, value
+    cdef size_t end
+    if not _varint(p, n, &pos, &length) or pos + length > n:
+        return -1
+    end = pos + length
+    while pos < end:
+        if not _varint(p, end, &pos, &key):
+            return -1
+        if key >> 3 == 5 and (key & 7) == 2:
+            return 1
+        if key >> 3 == 2:
+            return -1  # an error
+        if (key & 7) == 0:
+            if not _varint(p, end, &pos, &value):
+                return -1
+        elif (key & 7) == 2:
+            if not _varint(p, end, &pos, &value):
+                return -1
+            pos += value
+        else:
+            return -1
+    return -1
+
+
+cdef int _storm_verdict(Pending *p, bint protobuf) noexcept nogil:
+    """0: need more bytes, 1: connected, -1: refused or broken."""
+    cdef uint8_t *end_of_head = <uint8_t *>memmem(p.buf, p.len, b"\r\n\r\n", 4)
+    cdef size_t pos, plen, hl
+    cdef uint8_t *payload
+    if end_of_head == NULL:
+        return -1 if p.len == STORM_BUF else 0
+    if p.len < 12 or memmem(p.buf, 13, b" 101", 4) == NULL:
+        return -1
+    pos = <size_t>(end_of_head - p.buf) + 4
+    if p.len - pos < 2:
+        return 0
+    if (p.buf[pos] & 0x0F) == 0x8:
+        return -1
+    plen = p.buf[pos + 1] & 0x7F
+    hl = 2
+    if plen == 126:
+        if p.len - pos < 4:
+            return 0
+        plen = (<size_t>p.buf[pos + 2] << 8) | p.buf[pos + 3]
+        hl = 4
+    elif plen == 127:
+        return -1
+    if p.len - pos < hl + plen:
+        return -1 if pos + hl + plen > STORM_BUF else 0
+    payload = p.buf + pos + hl
+    if protobuf:
+        return _pb_connect_verdict(payload, plen)
+    if memmem(payload, plen, b'"connect":', 10) != NULL:
+        return 1
+    return -1
+
+
+def storm(str host, int port, list requests, int concurrency, bint protobuf, double timeout):
+    """Open one connection per prepared request (HTTP upgrade + connect frame in one write),
+    at most `concurrency` in flight, until each gets its connect reply.
+
+    Returns (connected, failed, seconds, fds): the connected sockets stay open so the server
+    holds them; the caller closes them with `close_all`.
+    """
+    cdef int n = len(requests)
+    cdef int ep = epoll_create1(EPOLL_CLOEXEC)
+    cdef Pending *slots = <Pending *>malloc(concurrency * sizeof(Pending))
+    cdef int *free_slots = <int *>malloc(concurrency * sizeof(int))
+    cdef int nfree = concurrency
+    cdef int next_index = 0, connected = 0, failed = 0, inflight = 0
+    cdef epoll_event ev
+    cdef epoll_event events[EVENTS]
+    cdef sockaddr_in addr
+    cdef int i, k, slot, fd, rc, err
+    cdef unsigned int errlen
+    cdef ssize_t r
+    cdef Pending *p
+    cdef int64_t started, deadline
+    cdef int verdict
+    cdef linger rst
+    cdef list fds = []
+    cdef list payloads = [bytes(x) for x in requests]
+    cdef bytes req
+    if ep < 0 or slots == NULL or free_slots == NULL:
+        raise MemoryError()
+    rst.l_onoff = 1
+    rst.l_linger = 0
+    memset(&addr, 0, sizeof(addr))
+    addr.sin_family = AF_INET
+    addr.sin_port = htons(port)
+    if inet_pton(AF_INET, host.encode(), &addr.sin_addr) != 1:
+        raise ValueError(f"not an IPv4 address: {host}")
+    for i in range(concurrency):
+        free_slots[i] = concurrency - 1 - i
+        slots[i].state = ST_DONE
+    started = _now_ns()
+    deadline = started + <int64_t>(timeout * 1e9)
+    try:
+        while connected + failed < n and _now_ns() < deadline:
+            while nfree > 0 and next_index < n:
+                fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)
+                if fd < 0:
+                    raise OSError(errno, "socket failed")
+                setsockopt(fd, SOL_SOCKET, SO_LINGER, &rst, sizeof(rst))
+                rc = connect(fd, &addr, sizeof(addr))
+                if rc < 0 and errno != EINPROGRESS:
+                    close(fd)
+                    failed += 1
+                    next_index += 1
+                    continue
+                nfree -= 1
+                slot = free_slots[nfree]
+                p = &slots[slot]
+                p.fd = fd
+                p.state = ST_CONNECTING
+                p.index = next_index
+                p.len = 0
+                next_index += 1
+                ev.events = EPOLLOUT
+                ev.data.u32 = <uint32_t>slot
+                epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev)
+                inflight += 1
+            with nogil:
+                k = epoll_wait(ep, events, EVENTS, 100)
+            for i in range(k):
+                slot = events[i].data.u32
+                p = &slots[slot]
+                if p.state == ST_CONNECTING:
+                    err = 0
+                    errlen = sizeof(err)
+                    getsockopt(p.fd, SOL_SOCKET, SO_ERROR, &err, &errlen)
+                    req = <bytes>payloads[p.index]
+                    if err != 0 or send(p.fd, <const char *>req, len(req), MSG_NOSIGNAL) != len(req):
+                        verdict = -1
+                    else:
+                        p.state = ST_WAITING
+                        ev.events = EPOLLIN
+                        ev.data.u32 = <uint32_t>slot
+                        epoll_ctl(ep, EPOLL_CTL_MOD, p.fd, &ev)
+                        continue
+                else:
+                    r = recv(p.fd, p.buf + p.len, STORM_BUF - p.len, MSG_DONTWAIT)
+                    if r < 0 and (errno == EAGAIN or errno == EINTR):
+                        continue
+                    if r <= 0:
+                        verdict = -1
+                    else:
+                        p.len += r
+                        verdict = _storm_verdict(p, protobuf)
+                        if verdict == 0:
+                            continue
+                epoll_ctl(ep, EPOLL_CTL_DEL, p.fd, NULL)
+                if verdict == 1:
+                    connected += 1
+                    fds.append(p.fd)
+                else:
+                    failed += 1
+                    close(p.fd)
+                p.state = ST_DONE
+                free_slots[nfree] = slot
+                nfree += 1
+                inflight -= 1
+        seconds = (_now_ns() - started) / 1e9
+        failed += n - connected - failed  # timed out
+    finally:
+        # Whatever is still in flight (a timeout or an error) is closed here.
+        for i in range(concurrency):
+            if slots[i].state == ST_CONNECTING or slots[i].state == ST_WAITING:
+                close(slots[i].fd)
+        free(slots)
+        free(free_slots)
+        close(ep)
+    return connected, failed, seconds, fds
+
+
+def close_all(list fds):
+    """Close sockets returned by storm (with RST: no TIME_WAIT)."""
+    cdef int fd
+    for fd in fds:
+        close(fd)

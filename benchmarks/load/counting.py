@@ -122,16 +122,20 @@ class CompiledCounter:
         self._thread.join(timeout=5)
 
 
+def compiled_loop() -> Any:
+    """The compiled module (`_receiver`): Receiver, storm, close_all."""
+    try:
+        # Built by `make build-receiver`, not by setup.py: imported by name.
+        return importlib.import_module("benchmarks.load._receiver")
+    except ImportError as exc:
+        raise RuntimeError(
+            "the compiled receive loop is not built: run `make build-receiver` "
+            "(or pass --asyncio-receiver)"
+        ) from exc
+
+
 def counter_for(clients: list[WsClient], tally: Tally, protobuf: bool, compiled: bool) -> Counter:
     """The compiled counter when asked for and built, else the asyncio one."""
     if compiled:
-        try:
-            # Built by `make build-receiver`, not by setup.py: imported by name.
-            receiver = importlib.import_module("benchmarks.load._receiver")
-        except ImportError as exc:
-            raise RuntimeError(
-                "the compiled receiver is not built: run `make bench-load-build` "
-                "(or pass --asyncio-receiver)"
-            ) from exc
-        return CompiledCounter(receiver.Receiver(len(clients), protobuf), clients)
+        return CompiledCounter(compiled_loop().Receiver(len(clients), protobuf), clients)
     return TallyCounter(tally)

@@ -65,7 +65,7 @@ class Target:
         return cls(parts.hostname, parts.port or 80, parts.path or "/", protobuf)
 
 
-def _mask(opcode: int, payload: bytes) -> bytes:
+def mask_frame(opcode: int, payload: bytes) -> bytes:
     """A final client frame with a random mask, as RFC 6455 §5.3 requires."""
     n = len(payload)
     if n < 126:
@@ -80,6 +80,31 @@ def _mask(opcode: int, payload: bytes) -> bytes:
     stream = (key * (n // 4 + 1))[:n]
     masked = (int.from_bytes(payload, "big") ^ int.from_bytes(stream, "big")).to_bytes(n, "big")
     return header + key + masked
+
+
+def upgrade_request(target: Target) -> bytes:
+    """The HTTP/1.1 WebSocket upgrade request for `target`."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    lines = [
+        f"GET {target.path} HTTP/1.1",
+        f"Host: {target.host}:{target.port}",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        f"Sec-WebSocket-Key: {key}",
+        "Sec-WebSocket-Version: 13",
+    ]
+    if target.protobuf:
+        lines.append("Sec-WebSocket-Protocol: centrifuge-protobuf")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def connect_request(target: Target, token: str) -> bytes:
+    """Upgrade request and the masked connect command, to be sent in one write."""
+    if target.protobuf:
+        frame = mask_frame(0x2, wire.pb_connect(1, token))
+    else:
+        frame = mask_frame(0x1, wire.json_connect(1, token))
+    return upgrade_request(target) + frame
 
 
 class WsClient(asyncio.BufferedProtocol):
@@ -106,19 +131,7 @@ class WsClient(asyncio.BufferedProtocol):
         sock = transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RST)
-        key = base64.b64encode(os.urandom(16)).decode()
-        t = self.target
-        lines = [
-            f"GET {t.path} HTTP/1.1",
-            f"Host: {t.host}:{t.port}",
-            "Upgrade: websocket",
-            "Connection: Upgrade",
-            f"Sec-WebSocket-Key: {key}",
-            "Sec-WebSocket-Version: 13",
-        ]
-        if t.protobuf:
-            lines.append("Sec-WebSocket-Protocol: centrifuge-protobuf")
-        self.transport.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+        self.transport.write(upgrade_request(self.target))
 
     def get_buffer(self, sizehint: int) -> memoryview:
         if self._parser is not None:
@@ -207,7 +220,7 @@ class WsClient(asyncio.BufferedProtocol):
 
     def _send(self, opcode: int, payload: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(_mask(opcode, payload))
+            self.transport.write(mask_frame(opcode, payload))
 
     async def _call(self, encode_json: bytes, encode_pb: bytes, cmd_id: int) -> wire.Reply:
         future: asyncio.Future[wire.Reply] = asyncio.get_running_loop().create_future()

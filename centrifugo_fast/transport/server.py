@@ -14,6 +14,7 @@ from ..api.dispatch import ApiDispatcher
 from ..api.http import HttpApi
 from ..api.methods import ApiMethods
 from ..config.schema import Config
+from ..core.gctune import tune_for_serving
 from ..core.node import Node
 from ..errors import ConfigError
 from ..protocol.codec import Codec
@@ -296,6 +297,7 @@ async def serve(
     await node.start()
     server = Server(node)
     await server.start()
+    tune_for_serving()
     if config.pid_file:
         with open(config.pid_file, "w") as f:
             f.write(f"{os.getpid()}\n")

@@ -102,16 +102,24 @@ def test_idle_reports_memory_and_cpu(server: ServerProcess) -> None:
     assert result["disconnects"] == {}
 
 
-def test_storm_connects_with_jwt(server: ServerProcess) -> None:
+@pytest.mark.parametrize("receiver", RECEIVERS)
+@pytest.mark.parametrize("encoding", ["json", "protobuf"])
+def test_storm_connects_with_jwt(server: ServerProcess, receiver: str, encoding: str) -> None:
     """Every storm connection authenticates (a refused one would fail the run)."""
-    result = _run(server, "storm", "--connections", "300", "--rounds", "1")
+    args = ["storm", "--connections", "300", "--rounds", "1", *_receiver_args(receiver)]
+    if encoding == "protobuf":
+        args.append("--protobuf")
+    result = _run(server, *args)
     assert result["connections"] == 300
+    assert result["receiver"] == receiver
     assert result["connects_per_s"] > 0
 
 
-def test_refused_token_fails_the_run(server: ServerProcess) -> None:
+@pytest.mark.parametrize("receiver", RECEIVERS)
+def test_refused_token_fails_the_run(server: ServerProcess, receiver: str) -> None:
     """A wrong secret is reported as failed connections, not as a fast benchmark."""
     cmd = [sys.executable, "-m", "benchmarks.load", "storm", "--connections", "5"]
+    cmd += _receiver_args(receiver)
     cmd += ["--rounds", "1", "--url", server.ws_url, "--api", server.api_url]
     cmd += ["--key", API_KEY, "--secret", "wrong-secret-wrong-secret-wrong-secret"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

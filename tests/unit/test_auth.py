@@ -124,3 +124,54 @@ def test_make_token_round_trip() -> None:
     token = make_token(SECRET, "u", 60, extra={"channels": ["a"]})
     claims = _connect(VERIFIER, token)
     assert claims.user == "u" and claims.channels == ("a",) and claims.expire_at > time.time()
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "only.two",
+        "a.b.c.d",
+        _b64(b"[]") + "." + _b64(b'{"sub":"1"}') + ".sig",  # header not an object
+        _b64(b'{"alg":"HS256"}') + "." + _b64(b"[1]") + ".sig",  # claims not an object
+        _b64(b'{"alg":"HS256"}') + "." + _b64(b"{bad json") + ".sig",
+        _b64(b'{"alg":"HS256"}') + ".é." + "sig",  # not ASCII
+        _b64(b'{"typ":"JWT"}') + "." + _b64(b'{"sub":"1"}') + ".sig",  # no alg
+    ],
+)
+def test_malformed_tokens_are_invalid(token: str) -> None:
+    """Structure errors are InvalidTokenError (error 109 to the client), never a crash."""
+    with pytest.raises(InvalidTokenError):
+        _connect(VERIFIER, token)
+
+
+def test_signature_must_match_every_byte() -> None:
+    """A token re-signed by another key, or with a flipped signature byte, is refused."""
+    good = _sign({"sub": "1"})
+    head, payload, sig = good.split(".")
+    raw = bytearray(base64.urlsafe_b64decode(sig + "=="))
+    raw[-1] ^= 1
+    with pytest.raises(InvalidTokenError):
+        _connect(VERIFIER, f"{head}.{payload}.{_b64(bytes(raw))}")
+    with pytest.raises(InvalidTokenError):
+        _connect(VERIFIER, _sign({"sub": "1"}, key="another-secret-" + "x" * 32))
+    # The payload of one valid token under the signature of another is refused too.
+    other = _sign({"sub": "2"})
+    with pytest.raises(InvalidTokenError):
+        _connect(VERIFIER, f"{head}.{other.split('.')[1]}.{sig}")
+
+
+@pytest.mark.parametrize("claims", [{"exp": "9999999999"}, {"nbf": "0"}, {"exp": True}])
+def test_time_claims_must_be_numbers(claims: dict[str, object]) -> None:
+    with pytest.raises(InvalidTokenError):
+        _connect(VERIFIER, _sign({"sub": "1", **claims}))
+
+
+def test_not_before() -> None:
+    now = int(time.time())
+    assert _connect(VERIFIER, _sign({"sub": "1", "nbf": now - 1})).user == "1"
+    with pytest.raises(InvalidTokenError):
+        _connect(VERIFIER, _sign({"sub": "1", "nbf": now + 60}))
