@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import re
 import time
@@ -189,7 +188,8 @@ class _Parsed:
 _header_cache: dict[str, dict[str, Any]] = {}
 _HEADER_CACHE_SIZE = 256
 
-_HMAC_HASHES = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
+#: Digest names for hmac.digest (its one-shot C path; hmac.new builds two Python objects).
+_HMAC_HASHES = {"HS256": "sha256", "HS384": "sha384", "HS512": "sha512"}
 #: PyJWT's algorithm objects verify RSA and ECDSA signatures (with keys loaded once).
 _ASYMMETRIC = {
     name: algorithm
@@ -240,7 +240,7 @@ def _signature_ok(parsed: _Parsed, alg: str, key: Any) -> bool:
     hash_function = _HMAC_HASHES.get(alg)
     if hash_function is not None:
         secret = key.encode() if isinstance(key, str) else key
-        expected = hmac.new(secret, parsed.signing_input, hash_function).digest()
+        expected = hmac.digest(secret, parsed.signing_input, hash_function)
         return hmac.compare_digest(expected, parsed.signature)
     algorithm = _ASYMMETRIC.get(alg)
     if algorithm is None:

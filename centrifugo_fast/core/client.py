@@ -11,7 +11,6 @@ import json
 import logging
 import random
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable
 
@@ -69,6 +68,7 @@ from .access import (
 from .delta import recovered_chain
 from .eager import run_eagerly
 from .fanout import FAIL_BAD_PAYLOAD, FAIL_SLOW
+from .ids import new_client_id
 from .node import Node
 from .transport import Transport
 
@@ -189,7 +189,7 @@ class Client:
         self.transport = transport
         self.codec = codec
         self.writer = transport.writer
-        self.id = str(uuid.uuid4())
+        self.id = new_client_id()
         self.user = ""
         self.conn_info = b""
         self.state = CONNECTING

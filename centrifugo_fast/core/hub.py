@@ -71,6 +71,10 @@ class Hub:
             self._encoder_names[name] = key
         return key
 
+    def encoding_key(self, name: str) -> int | None:
+        """The key of an already registered encoding, or None."""
+        return self._encoder_names.get(name)
+
     def encode_for(self, key: int, build: PushBuilder) -> bytes | None:
         """Encode one push for one encoding key."""
         return self._encoders[key].encode(build)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
+#: Reason phrases by status code (HTTPStatus(status) per response showed in connect profiles).
+_PHRASES = {status.value: status.phrase for status in HTTPStatus}
+
 
 def render_response(
     status: int,
@@ -14,10 +17,7 @@ def render_response(
     content_length: bool = True,
 ) -> bytes:
     """The bytes of a complete HTTP/1.1 response."""
-    try:
-        reason = HTTPStatus(status).phrase
-    except ValueError:
-        reason = "Unknown"
+    reason = _PHRASES.get(status, "Unknown")
     lines = [f"HTTP/1.1 {status} {reason}"]
     for name, value in headers or ():
         lines.append(f"{name}: {value}")

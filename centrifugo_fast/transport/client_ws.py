@@ -24,6 +24,9 @@ def websocket_encoding_key(node: Node, codec: Codec, deflate: DeflateParams | No
     name = f"websocket/{codec.name}"
     if deflate is not None:
         name += f"/deflate/{deflate.level}/{deflate.min_size}/{deflate.server_max_window_bits}"
+    known = node.hub.encoding_key(name)
+    if known is not None:
+        return known  # the common case: no encoder to build per connection
     frame = functools.partial(encode_message, codec.ws_opcode, deflate=deflate)
     return node.hub.register_encoding(name, PushEncoder(codec, frame, False))
 
