@@ -405,7 +405,7 @@ cdef enum:
     ST_CONNECTING = 1
     ST_WAITING = 2
     ST_DONE = 3
-    ST_FAILED = 4
+    ST_UPGRADING = 4
     STORM_BUF = 4096
 
 
@@ -414,6 +414,7 @@ cdef struct Pending:
     int state
     int index
     size_t len
+    size_t head  # bytes of the 101 response (0 until it is complete)
     uint8_t buf[STORM_BUF]
 
 
@@ -458,16 +459,21 @@ cdef int _pb_connect_verdict(uint8_t *p, size_t n) noexcept nogil:
     return -1
 
 
-cdef int _storm_verdict(Pending *p, bint protobuf) noexcept nogil:
-    """0: need more bytes, 1: connected, -1: refused or broken."""
+cdef int _upgrade_verdict(Pending *p) noexcept nogil:
+    """0: need more bytes, 1: upgraded (p.head set), -1: refused."""
     cdef uint8_t *end_of_head = <uint8_t *>memmem(p.buf, p.len, b"\r\n\r\n", 4)
-    cdef size_t pos, plen, hl
-    cdef uint8_t *payload
     if end_of_head == NULL:
         return -1 if p.len == STORM_BUF else 0
     if p.len < 12 or memmem(p.buf, 13, b" 101", 4) == NULL:
         return -1
-    pos = <size_t>(end_of_head - p.buf) + 4
+    p.head = <size_t>(end_of_head - p.buf) + 4
+    return 1
+
+
+cdef int _storm_verdict(Pending *p, bint protobuf) noexcept nogil:
+    """After the upgrade: 0: need more bytes, 1: connected, -1: refused or broken."""
+    cdef size_t pos = p.head, plen, hl
+    cdef uint8_t *payload
     if p.len - pos < 2:
         return 0
     if (p.buf[pos] & 0x0F) == 0x8:
@@ -491,14 +497,17 @@ cdef int _storm_verdict(Pending *p, bint protobuf) noexcept nogil:
     return -1
 
 
-def storm(str host, int port, list requests, int concurrency, bint protobuf, double timeout):
-    """Open one connection per prepared request (HTTP upgrade + connect frame in one write),
-    at most `concurrency` in flight, until each gets its connect reply.
+def storm(
+    str host, int port, list upgrades, list frames, int concurrency, bint protobuf, double timeout
+):
+    """Open one connection per prepared request: send upgrades[i], wait for 101 (a client must
+    not send frames before it), send frames[i] (the connect command), wait for the connect
+    reply; at most `concurrency` in flight.
 
     Returns (connected, failed, seconds, fds): the connected sockets stay open so the server
     holds them; the caller closes them with `close_all`.
     """
-    cdef int n = len(requests)
+    cdef int n = len(upgrades)
     cdef int ep = epoll_create1(EPOLL_CLOEXEC)
     cdef Pending *slots = <Pending *>malloc(concurrency * sizeof(Pending))
     cdef int *free_slots = <int *>malloc(concurrency * sizeof(int))
@@ -515,7 +524,8 @@ def storm(str host, int port, list requests, int concurrency, bint protobuf, dou
     cdef int verdict
     cdef linger rst
     cdef list fds = []
-    cdef list payloads = [bytes(x) for x in requests]
+    cdef list upgrade_bytes = [bytes(x) for x in upgrades]
+    cdef list frame_bytes = [bytes(x) for x in frames]
     cdef bytes req
     if ep < 0 or slots == NULL or free_slots == NULL:
         raise MemoryError()
@@ -551,6 +561,7 @@ def storm(str host, int port, list requests, int concurrency, bint protobuf, dou
                 p.state = ST_CONNECTING
                 p.index = next_index
                 p.len = 0
+                p.head = 0
                 next_index += 1
                 ev.events = EPOLLOUT
                 ev.data.u32 = <uint32_t>slot
@@ -565,11 +576,11 @@ def storm(str host, int port, list requests, int concurrency, bint protobuf, dou
                     err = 0
                     errlen = sizeof(err)
                     getsockopt(p.fd, SOL_SOCKET, SO_ERROR, &err, &errlen)
-                    req = <bytes>payloads[p.index]
+                    req = <bytes>upgrade_bytes[p.index]
                     if err != 0 or send(p.fd, <const char *>req, len(req), MSG_NOSIGNAL) != len(req):
                         verdict = -1
                     else:
-                        p.state = ST_WAITING
+                        p.state = ST_UPGRADING
                         ev.events = EPOLLIN
                         ev.data.u32 = <uint32_t>slot
                         epoll_ctl(ep, EPOLL_CTL_MOD, p.fd, &ev)
@@ -582,7 +593,17 @@ def storm(str host, int port, list requests, int concurrency, bint protobuf, dou
                         verdict = -1
                     else:
                         p.len += r
-                        verdict = _storm_verdict(p, protobuf)
+                        if p.state == ST_UPGRADING:
+                            verdict = _upgrade_verdict(p)
+                            if verdict == 1:
+                                req = <bytes>frame_bytes[p.index]
+                                if send(p.fd, <const char *>req, len(req), MSG_NOSIGNAL) == len(req):
+                                    p.state = ST_WAITING
+                                    verdict = _storm_verdict(p, protobuf)
+                                else:
+                                    verdict = -1
+                        else:
+                            verdict = _storm_verdict(p, protobuf)
                         if verdict == 0:
                             continue
                 epoll_ctl(ep, EPOLL_CTL_DEL, p.fd, NULL)
@@ -601,7 +622,7 @@ def storm(str host, int port, list requests, int concurrency, bint protobuf, dou
     finally:
         # Whatever is still in flight (a timeout or an error) is closed here.
         for i in range(concurrency):
-            if slots[i].state == ST_CONNECTING or slots[i].state == ST_WAITING:
+            if slots[i].state != ST_DONE:
                 close(slots[i].fd)
         free(slots)
         free(free_slots)

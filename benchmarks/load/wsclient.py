@@ -98,13 +98,11 @@ def upgrade_request(target: Target) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
-def connect_request(target: Target, token: str) -> bytes:
-    """Upgrade request and the masked connect command, to be sent in one write."""
+def connect_frame(target: Target, token: str) -> bytes:
+    """The masked connect command frame."""
     if target.protobuf:
-        frame = mask_frame(0x2, wire.pb_connect(1, token))
-    else:
-        frame = mask_frame(0x1, wire.json_connect(1, token))
-    return upgrade_request(target) + frame
+        return mask_frame(0x2, wire.pb_connect(1, token))
+    return mask_frame(0x1, wire.json_connect(1, token))
 
 
 class WsClient(asyncio.BufferedProtocol):
