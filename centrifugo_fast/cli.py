@@ -7,8 +7,10 @@ option as `--section.option VALUE` (booleans may be given bare: `--client.insecu
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import logging
+import logging.handlers
 import secrets
 import sys
 import typing
@@ -21,6 +23,8 @@ from .config.loader import _leaves, load_config
 from .config.schema import Config
 from .errors import ConfigError
 
+#: the selector modules of the compiled hot paths (design.md section 3), as twins.LOADED names them
+_TWIN_SELECTORS = ("protocol.frames", "core.fanout", "engine.history")
 _SUBCOMMANDS = ("version", "gentoken", "gensubtoken", "genconfig", "checkconfig", "configdoc")
 _LOG_LEVELS = {
     "trace": logging.DEBUG,
@@ -74,9 +78,37 @@ def _convert(name: str, value: str, ftype: Any) -> Any:
         raise ConfigError(f"invalid value for --{name}: {exc}") from exc
 
 
-def _setup_logging(level: str, file: str = "") -> None:
-    handler: logging.Handler = logging.FileHandler(file) if file else logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line (`log.format: json`), with zerolog's field names as
+    Centrifugo writes them: `level`, `time` (RFC 3339, UTC), `message`, `error`."""
+
+    _LEVELS = {"WARNING": "warn", "CRITICAL": "fatal"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record as one line of JSON."""
+        stamp = datetime.datetime.fromtimestamp(record.created, datetime.UTC)
+        entry: dict[str, Any] = {
+            "level": self._LEVELS.get(record.levelname, record.levelname.lower()),
+            "time": stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
+
+
+def _setup_logging(level: str, file: str = "", fmt: str = "text") -> None:
+    handler: logging.Handler
+    if file:
+        # Reopened when logrotate moves the file away (no copytruncate needed).
+        handler = logging.handlers.WatchedFileHandler(file)
+    else:
+        handler = logging.StreamHandler()
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(_LOG_LEVELS.get(level, logging.INFO))
@@ -86,7 +118,10 @@ def _load(config_path: str | None, overrides: dict[str, Any] | None = None) -> C
     config, warnings = load_config(
         config_path or "config.json", overrides=overrides, path_required=config_path is not None
     )
-    _setup_logging(config.log.level, config.log.file)
+    try:
+        _setup_logging(config.log.level, config.log.file, config.log.format)
+    except OSError as exc:
+        raise ConfigError(f"log.file: cannot open {config.log.file}: {exc}") from exc
     log = logging.getLogger("centrifugo_fast")
     for warning in warnings:
         log.warning(warning)
@@ -192,6 +227,27 @@ def _cmd_checkconfig(argv: Sequence[str]) -> int:
     return 0
 
 
+def _print_twins() -> int:
+    """Print which implementation each hot path runs (compiled or pure).
+
+    Packagers and users check here that a wheel or binary really carries the compiled twins;
+    with CENTRIFUGO_FAST_REQUIRE_EXTENSIONS=1 a missing one makes `version` exit 1.
+    """
+    import importlib
+
+    from . import twins
+
+    try:
+        for selector in _TWIN_SELECTORS:
+            importlib.import_module(f"centrifugo_fast.{selector}")
+    except ImportError as exc:
+        print(f"twins: {exc}", file=sys.stderr)
+        return 1
+    kinds = {"c": "compiled", "py": "pure"}
+    print("twins: " + " ".join(f"{name}={kinds[twins.LOADED[name]]}" for name in _TWIN_SELECTORS))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `centrifugo-fast` console script."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -200,7 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             command, rest = args[0], args[1:]
             if command == "version":
                 print(f"centrifugo-fast v{__version__} (Python {sys.version.split()[0]})")
-                return 0
+                return _print_twins()
             if command == "gentoken":
                 return _cmd_gentoken(rest)
             if command == "gensubtoken":
@@ -243,7 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         run(config, reload)
-    except OSError as exc:
+    except (OSError, ConfigError) as exc:
         print(f"centrifugo-fast: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -81,8 +81,16 @@ def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 class ServerProcess:
     """A centrifugo-fast server started as `python -m centrifugo_fast` with a config file."""
 
-    def __init__(self, config: dict[str, Any], *, port: int | None = None) -> None:
+    def __init__(
+        self,
+        config: dict[str, Any],
+        *,
+        port: int | None = None,
+        command: list[str] | None = None,
+    ) -> None:
         self.config = config
+        #: what runs the server; the packaging tests pass an installed binary
+        self.command = command or [sys.executable, "-m", "centrifugo_fast"]
         self.port = port or free_port()
         self.host = "127.0.0.1"
         self._dir = tempfile.TemporaryDirectory(prefix="cf-fast-")
@@ -107,9 +115,7 @@ class ServerProcess:
         env = dict(os.environ)
         env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
         cmd = [
-            sys.executable,
-            "-m",
-            "centrifugo_fast",
+            *self.command,
             "-c",
             str(self.config_path),
             "-a",

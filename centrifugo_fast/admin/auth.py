@@ -92,11 +92,13 @@ class _Attempts:
 
 
 class LoginGuard:
-    """Slows down and locks out password guessing, per client address.
+    """Slows down and locks out password guessing, per client address and overall.
 
     Every failure is answered after `delay` seconds; `max_failures` failures within `window`
     lock the address out for `lockout` seconds, doubled for each further lockout (up to
-    `max_lockout`). A correct password during a lockout is refused too.
+    `max_lockout`). A correct password during a lockout is refused too. Failures from all
+    addresses together are capped the same way by `global_max_failures`, which then locks
+    the login for everyone: many addresses cannot guess faster than that.
     """
 
     def __init__(
@@ -104,6 +106,7 @@ class LoginGuard:
         *,
         delay: float = 0.5,
         max_failures: int = 5,
+        global_max_failures: int = 50,
         window: float = 300.0,
         lockout: float = 60.0,
         max_lockout: float = 3600.0,
@@ -112,19 +115,22 @@ class LoginGuard:
     ) -> None:
         self.delay = delay
         self.max_failures = max_failures
+        self.global_max_failures = global_max_failures
         self.window = window
         self.lockout = lockout
         self.max_lockout = max_lockout
         self.max_tracked = max_tracked
         self._clock = clock
         self._peers: dict[str, _Attempts] = {}
+        self._global = _Attempts()
 
     def retry_after(self, peer: str) -> float:
-        """Seconds until `peer` may try again (0 when it is not locked out)."""
+        """Seconds until `peer` may try again (0 when neither it nor the login is locked)."""
+        locked_until = self._global.locked_until
         state = self._peers.get(peer)
-        if state is None:
-            return 0.0
-        return max(0.0, state.locked_until - self._clock())
+        if state is not None:
+            locked_until = max(locked_until, state.locked_until)
+        return max(0.0, locked_until - self._clock())
 
     def failed(self, peer: str) -> None:
         """Record a wrong password from `peer`."""
@@ -134,18 +140,22 @@ class LoginGuard:
             if len(self._peers) >= self.max_tracked:
                 self._prune(now)
             state = self._peers[peer] = _Attempts()
+        self._count(state, now, self.max_failures)
+        self._count(self._global, now, self.global_max_failures)
+
+    def _count(self, state: _Attempts, now: float, limit: int) -> None:
         if state.failures == 0 or now - state.first_failure > self.window:
             state.failures = 0
             state.first_failure = now
         state.failures += 1
-        if state.failures >= self.max_failures:
+        if state.failures >= limit:
             duration = min(self.lockout * 2**state.lockouts, self.max_lockout)
             state.locked_until = now + duration
             state.lockouts += 1
             state.failures = 0
 
     def succeeded(self, peer: str) -> None:
-        """Forget `peer`'s failures after a correct password."""
+        """Forget `peer`'s failures after a correct password (the overall count stays)."""
         self._peers.pop(peer, None)
 
     def _prune(self, now: float) -> None:

@@ -25,6 +25,7 @@ import asyncio
 import email.parser
 import email.policy
 import hmac
+import ipaddress
 import logging
 from importlib import resources
 from typing import Any
@@ -89,10 +90,18 @@ def _json(status: int, body: Any, extra: list[tuple[str, str]] | None = None) ->
 
 
 def _peer(request: Request) -> str:
-    # Failed logins are counted per client address when the transport records one on the
-    # request; without it they are counted for the whole listener (stricter, never looser).
-    peer = getattr(request, "peer", "")
-    return peer if isinstance(peer, str) and peer else "*"
+    """Whom failed logins are counted against: the client's IPv4 address, or its IPv6 /64
+    (one host usually owns a whole /64, so single IPv6 addresses cost an attacker nothing).
+    Connections without an address (a unix socket) share one count."""
+    try:
+        address = ipaddress.ip_address(request.peer)
+    except ValueError:
+        return "*"
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
 
 
 def _password(request: Request) -> str | None:

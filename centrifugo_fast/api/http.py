@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hmac
 import logging
+import time
 from urllib.parse import parse_qs
 
 import msgspec
 
 from ..codes import ReplyError
 from ..config.schema import HttpApiConfig
+from ..metrics import Metrics
 from ..protocol.http11 import render_response, text_response
 from ..protocol.messages import ErrorMsg
 from ..transport.http import Request
@@ -36,9 +38,13 @@ def _key_matches(given: str, key: str) -> bool:
 class HttpApi:
     """Serves the server API over HTTP for one listener."""
 
-    def __init__(self, dispatcher: ApiDispatcher, config: HttpApiConfig) -> None:
+    def __init__(
+        self, dispatcher: ApiDispatcher, config: HttpApiConfig, metrics: Metrics | None = None
+    ) -> None:
         self._dispatcher = dispatcher
         self._config = config
+        #: Where command durations and errors are counted (protocol label "http").
+        self._metrics = metrics
         self._prefix = config.handler_prefix.rstrip("/")
         if not config.key and not config.insecure:
             logger.warning("http_api.key is empty: every API request will be refused (401)")
@@ -71,6 +77,10 @@ class HttpApi:
             return render_response(401)
         method = request.path[len(self._prefix) :].strip("/")
         dispatcher = self._dispatcher
+        started = time.perf_counter()
+        # The metrics label ("" = not counted) and the error label of a failure.
+        label = method or "legacy"
+        error = ""
         try:
             if not method:
                 body = await dispatcher.legacy(request.body)
@@ -78,14 +88,20 @@ class HttpApi:
             if method == "batch":
                 return render_response(200, _JSON, await dispatcher.batch(request.body))
             if not dispatcher.knows(method):
+                label = ""  # whatever paths clients try, the label set stays bounded
                 return text_response(404, f"unknown API method {method!r}")
             outcome = await dispatcher.call(method, dispatcher.decode(method, request.body))
+            if isinstance(outcome, ReplyError):
+                error = str(outcome.code)
+                return self._error_response(request, outcome)
+            return render_response(200, _JSON, b'{"result":' + _encoder.encode(outcome) + b"}")
         except BadRequestBody as exc:
             logger.debug("bad API request body for %r: %s", method, exc)
+            error = "unmarshal"
             return text_response(400)
-        if isinstance(outcome, ReplyError):
-            return self._error_response(request, outcome)
-        return render_response(200, _JSON, b'{"result":' + _encoder.encode(outcome) + b"}")
+        finally:
+            if self._metrics is not None and label:
+                self._metrics.api_call("http", label, time.perf_counter() - started, error)
 
     def _error_response(self, request: Request, error: ReplyError) -> bytes:
         msg = ErrorMsg(code=error.code, message=error.message)

@@ -6,8 +6,10 @@ calls the Node. Server API calls bypass client permission checks.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -24,12 +26,18 @@ from ..core.control import (
     SubscribeUser,
     UnsubscribeUser,
 )
+from ..core.eager import run_eagerly
 from ..core.node import Node
 from ..engine.base import EngineUnavailable
 from ..engine.types import ClientInfo, StreamPosition
 from ..errors import ReplyErrorException
 from ..protocol.codec_json import embed
 from ..protocol.messages import EMPTY_RAW, ErrorMsg, Int32, Uint32, Uint64
+
+logger = logging.getLogger("centrifugo_fast.api")
+
+#: Publications of one `broadcast` in flight at once (Centrifugo: 1024).
+BROADCAST_MAX_CONCURRENCY = 1024
 
 
 class _Req(msgspec.Struct, kw_only=True, gc=False):
@@ -250,6 +258,14 @@ def _b64_or_raw(data: Raw, b64data: str) -> bytes:
     return _raw(data)
 
 
+def _error_response(error: ReplyError) -> PublishResponse:
+    return PublishResponse(error=ErrorMsg(code=error.code, message=error.message))
+
+
+#: Placeholder of a broadcast response not known yet (every slot is filled before return).
+_NO_RESPONSE = PublishResponse()
+
+
 def _client_info(info: ClientInfo) -> ClientInfoResult:
     return ClientInfoResult(
         user=info.user,
@@ -332,30 +348,57 @@ class ApiMethods:
         )
 
     async def broadcast(self, req: BroadcastRequest) -> BroadcastResult:
-        """Publish the same data into several channels; one response per channel, in order."""
+        """Publish the same data into several channels concurrently; one response per
+        channel, in request order, each with its own result or error."""
         if not req.channels:
             raise _error(codes.ERROR_BAD_REQUEST)
         data, is_json = _payload(req.data, req.b64data)
-        responses: list[PublishResponse] = []
-        for channel in req.channels:
-            try:
-                result = await self._publish_one(
-                    channel,
-                    data,
-                    is_json,
-                    req.tags,
-                    req.skip_history,
-                    req.idempotency_key,
-                    req.delta,
-                )
-            except ReplyErrorException as exc:
-                err = exc.error
-                responses.append(
-                    PublishResponse(error=ErrorMsg(code=err.code, message=err.message))
-                )
-            else:
-                responses.append(PublishResponse(result=result))
+        responses: list[PublishResponse] = [_NO_RESPONSE] * len(req.channels)
+        loop = self.node.loop
+        # Each publish is stepped eagerly: with the memory engine it completes at once and
+        # costs no task; one that waits for Redis goes on in a task, so the round trips of
+        # all channels overlap (and share pipelines) instead of adding up.
+        waiting: set[asyncio.Task[None]] = set()
+        for i, channel in enumerate(req.channels):
+            task = run_eagerly(self._broadcast_one(responses, i, channel, data, is_json, req), loop)
+            if task is not None:
+                waiting.add(task)
+                if len(waiting) >= BROADCAST_MAX_CONCURRENCY:
+                    _, waiting = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        if waiting:
+            await asyncio.wait(waiting)
         return BroadcastResult(responses=responses)
+
+    async def _broadcast_one(
+        self,
+        responses: list[PublishResponse],
+        i: int,
+        channel: str,
+        data: bytes,
+        is_json: bool,
+        req: BroadcastRequest,
+    ) -> None:
+        """Publish into one channel of a broadcast; store its response at `i`."""
+        try:
+            result = await self._publish_one(
+                channel,
+                data,
+                is_json,
+                req.tags,
+                req.skip_history,
+                req.idempotency_key,
+                req.delta,
+            )
+        except ReplyErrorException as exc:
+            responses[i] = _error_response(exc.error)
+        except EngineUnavailable as exc:
+            logger.warning("broadcast into %r: engine unavailable: %s", channel, exc)
+            responses[i] = _error_response(codes.ERROR_INTERNAL)
+        except Exception:
+            logger.exception("broadcast into %r failed", channel)
+            responses[i] = _error_response(codes.ERROR_INTERNAL)
+        else:
+            responses[i] = PublishResponse(result=result)
 
     async def subscribe(self, req: SubscribeRequest) -> EmptyResult:
         """Subscribe an online user's connections to a channel (server-side subscription)."""

@@ -21,6 +21,7 @@ import msgspec
 from ..errors import ConfigError
 from .schema import ChannelOptions, Config, Duration, TokenConfig
 from .support import is_refused, is_supported
+from .tls import validate_tls
 from .v5 import upgrade
 
 _DURATION_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
@@ -327,6 +328,13 @@ def validate(config: Config) -> None:
         raise ConfigError("http_server.port must be between 1 and 65535")
     if config.log.level not in _LOG_LEVELS:
         raise ConfigError(f"log.level must be one of {', '.join(_LOG_LEVELS)}")
+    if config.log.format not in ("text", "json"):
+        raise ConfigError("log.format must be text or json")
+    for name in ("health", "prometheus"):
+        prefix = getattr(config, name).handler_prefix
+        if prefix and not prefix.startswith("/"):
+            raise ConfigError(f"{name}.handler_prefix must be empty or start with /")
+    validate_tls(config)
     if config.engine.type not in ("memory", "redis"):
         raise ConfigError("engine.type must be memory or redis")
     if config.engine.type == "redis":

@@ -153,12 +153,31 @@ class ChannelConfig(_Section, frozen=True):
     publication_data_format: str = ""
 
 
+class TLSAutocertConfig(_Section, frozen=True):
+    """http_server.tls_autocert: certificates from an ACME CA such as Let's Encrypt."""
+
+    enabled: bool = False
+    host_whitelist: list[str] = []
+    cache_dir: str = ""
+    email: str = ""
+    server_name: str = ""
+    http: bool = False
+    http_addr: str = ":80"
+    #: Our options (not in Centrifugo, which always uses Let's Encrypt and renews 30 days
+    #: before expiry): the ACME directory, the CA bundle to trust for it (PEM, base64 or
+    #: path; e.g. a test CA), and how long before expiry a certificate is renewed.
+    directory_url: str = "https://acme-v02.api.letsencrypt.org/directory"
+    directory_ca_pem: str = ""
+    renew_before: Duration = Duration(720 * 3600.0)
+
+
 class HttpServerConfig(_Section, frozen=True):
     address: str = ""
     port: int = 8000
     internal_address: str = ""
     internal_port: int = 0
     tls: TLSConfig = TLSConfig()
+    tls_autocert: TLSAutocertConfig = TLSAutocertConfig()
     tls_external: bool = False
     internal_tls: TLSConfig = TLSConfig()
 
@@ -190,9 +209,25 @@ class ToggleConfig(_Section, frozen=True):
     handler_prefix: str = ""
 
 
+class HealthConfig(_Section, frozen=True):
+    enabled: bool = False
+    handler_prefix: str = "/health"
+
+
+class PrometheusConfig(_Section, frozen=True):
+    enabled: bool = False
+    handler_prefix: str = "/metrics"
+    instrument_http_handlers: bool = False
+    recovered_publications_histogram: bool = False
+    native_histograms: bool = False
+
+
 class LogConfig(_Section, frozen=True):
     level: str = "info"
     file: str = ""
+    #: Our option (Centrifugo has none: it writes JSON whenever the output is not a
+    #: terminal): "text" lines or "json" objects, one per line.
+    format: str = "text"
 
 
 class NodeConfig(_Section, frozen=True):
@@ -259,8 +294,8 @@ class Config(_Section, frozen=True):
     node: NodeConfig = NodeConfig()
     engine: EngineConfig = EngineConfig()
     admin: AdminConfig = AdminConfig()
-    health: ToggleConfig = ToggleConfig()
-    prometheus: ToggleConfig = ToggleConfig()
+    health: HealthConfig = HealthConfig()
+    prometheus: PrometheusConfig = PrometheusConfig()
     sse: ToggleConfig = ToggleConfig()
     http_stream: ToggleConfig = ToggleConfig()
     uni_websocket: ToggleConfig = ToggleConfig()

@@ -36,9 +36,6 @@ REFUSED_CHANNEL_OPTIONS = frozenset(
 #: Paths, or whole sections (every option under `section.`), planned but not built yet.
 NOT_YET = frozenset(
     {
-        "http_server.tls",
-        "http_server.tls_external",
-        "http_server.internal_tls",
         "websocket.write_timeout",
         "websocket.read_buffer_size",
         "websocket.write_buffer_size",
@@ -52,8 +49,9 @@ NOT_YET = frozenset(
         "engine.redis.presence_hash_field_ttl",
         "admin.web_path",
         "admin.web_proxy_address",
-        "health",
-        "prometheus",
+        "prometheus.instrument_http_handlers",
+        "prometheus.recovered_publications_histogram",
+        "prometheus.native_histograms",
     }
 )
 

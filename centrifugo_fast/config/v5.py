@@ -17,6 +17,16 @@ V5_TO_V6: dict[str, str] = {
     "internal_port": "http_server.internal_port",
     "internal_address": "http_server.internal_address",
     "tls_external": "http_server.tls_external",
+    "tls": "http_server.tls.enabled",
+    "tls_cert": "http_server.tls.cert_pem",
+    "tls_key": "http_server.tls.key_pem",
+    "tls_autocert": "http_server.tls_autocert.enabled",
+    "tls_autocert_host_whitelist": "http_server.tls_autocert.host_whitelist",
+    "tls_autocert_cache_dir": "http_server.tls_autocert.cache_dir",
+    "tls_autocert_email": "http_server.tls_autocert.email",
+    "tls_autocert_server_name": "http_server.tls_autocert.server_name",
+    "tls_autocert_http": "http_server.tls_autocert.http",
+    "tls_autocert_http_addr": "http_server.tls_autocert.http_addr",
     "api_key": "http_api.key",
     "api_insecure": "http_api.insecure",
     "api_disable": "http_api.disabled",
@@ -47,7 +57,9 @@ V5_TO_V6: dict[str, str] = {
     "admin_web_path": "admin.web_path",
     "admin_web_proxy_address": "admin.web_proxy_address",
     "prometheus": "prometheus.enabled",
+    "prometheus_handler_prefix": "prometheus.handler_prefix",
     "health": "health.enabled",
+    "health_handler_prefix": "health.handler_prefix",
     "log_level": "log.level",
     "log_file": "log.file",
     "name": "node.name",
@@ -125,11 +137,18 @@ def v6_path(key: str) -> str | None:
 def upgrade(data: dict[str, Any], v6_sections: frozenset[str]) -> list[str]:
     """Move v5 keys of `data` (in place) to their v6 paths; return deprecation warnings."""
     warnings = []
-    for key in [k for k in data if k not in v6_sections]:
+    # A v5 key may share its name with a v6 section (`prometheus: true`, `engine: "redis"`):
+    # a value that is not an object is the v5 option.
+    for key in [
+        k for k in data if k not in v6_sections or (k in V5_TO_V6 and not isinstance(data[k], dict))
+    ]:
         path = v6_path(key)
         if path is None:
             continue
         value = data.pop(key)
+        if key == "tls_autocert_host_whitelist" and isinstance(value, str):
+            # v5 wrote the whitelist as one comma-separated string.
+            value = [host.strip() for host in value.split(",") if host.strip()]
         node = data
         parts = path.split(".")
         for part in parts[:-1]:

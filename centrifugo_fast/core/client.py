@@ -26,6 +26,7 @@ from ..codes import Disconnect, ReplyError
 from ..engine.base import EngineUnavailable
 from ..engine.types import ClientInfo, Publication, StreamPosition
 from ..errors import DisconnectException, ReplyErrorException
+from ..metrics import command_method
 from ..protocol.codec import Codec, CodecError
 from ..protocol.codec_json import raw_bytes
 from ..protocol.messages import (
@@ -181,6 +182,7 @@ class Client:
         "_connect_failed",
         "_ping_outstanding",
         "_ping_generation",
+        "_metric_labels",
         "__weakref__",
     )
 
@@ -200,6 +202,8 @@ class Client:
         self._connect_failed = False
         self._ping_outstanding = False
         self._ping_generation = 0
+        #: Shared metric label tuple while connected (None before the connect succeeds).
+        self._metric_labels: tuple[str, str, str, str] | None = None
         stale = node.config.client.stale_close_delay
         if stale > 0:
             node.timers.call_later(stale, self._check_stale)
@@ -253,22 +257,34 @@ class Client:
             self._queue = None
 
     async def _handle_command(self, cmd: Command) -> None:
+        started = time.perf_counter()
+        error_code = 0
         try:
             await self._dispatch(cmd)
         except ReplyErrorException as exc:
+            error_code = exc.error.code
             self._write_error(cmd.id, exc.error)
         except DisconnectException as exc:
             self.disconnect(exc.disconnect)
         except EngineUnavailable as exc:
             logger.warning("client %s: engine unavailable: %s", self.id, exc)
             # Temporary: the SDK retries (a failed connect reconnects with backoff).
+            error_code = codes.ERROR_INTERNAL.code
             self._write_error(cmd.id, codes.ERROR_INTERNAL)
         except Exception:
             logger.exception("client %s: error handling command %d", self.id, cmd.id)
             if self.state == CONNECTING:
                 self.disconnect(codes.DISCONNECT_SERVER_ERROR)
             else:
+                error_code = codes.ERROR_INTERNAL.code
                 self._write_error(cmd.id, codes.ERROR_INTERNAL)
+        self.node.metrics.command_done(
+            self.transport.name,
+            command_method(cmd),
+            time.perf_counter() - started,
+            error_code,
+            cmd.id != 0 and self.state != CLOSED,
+        )
 
     async def _dispatch(self, cmd: Command) -> None:
         if self.state == CONNECTING:
@@ -350,6 +366,8 @@ class Client:
         """Close the connection with `disconnect` (None: a plain close) and clean up."""
         if self.state == CLOSED:
             return
+        if disconnect is not None:
+            self.node.metrics.server_disconnect(disconnect.code)
         self._cleanup()
         self.transport.close(disconnect)
 
@@ -374,10 +392,12 @@ class Client:
             return
         node = self.node
         node.hub.remove_client(self)
+        if self._metric_labels is not None:
+            node.metrics.connection_closed(self._metric_labels)
         subs = list(self.subs.items())
         self.subs.clear()
         for channel, sub in subs:
-            run_eagerly(self._drop_subscription(channel, sub), node.loop)
+            node.spawn(self._drop_subscription(channel, sub), "unsubscribe")
 
     def _check_stale(self) -> None:
         if self.state == CONNECTING:
@@ -451,6 +471,10 @@ class Client:
         self.expire_at = expire_at
         self.state = CONNECTED
         node.hub.add_client(self)
+        self._metric_labels = node.metrics.connection_labels(
+            self.transport.name, req.name, req.version
+        )
+        node.metrics.connection_opened(self._metric_labels)
         result = ConnectResult(client=self.id, version=node.version)
         session = self.session
         if session:
@@ -485,7 +509,7 @@ class Client:
             self._push_publications(channel, pubs)
         for channel, server_sub in server_subs.items():
             if server_sub.options.join_leave and self.subs.get(channel) is server_sub:
-                await node.publish_join(channel, self.client_info(server_sub.chan_info))
+                await self._publish_join(channel, server_sub.chan_info)
 
     # ---- ping / pong ----
 
@@ -623,7 +647,7 @@ class Client:
         self._write_reply(Reply(id=cmd_id, subscribe=result))
         self._push_publications(channel, after)
         if options.join_leave:
-            await node.publish_join(channel, self.client_info(chan_info))
+            await self._publish_join(channel, chan_info)
 
     async def _prepare(
         self, channel: str, sub: Subscription, recover: SubscribeRequest | None
@@ -710,14 +734,33 @@ class Client:
 
             self.send_push(build)
 
+    async def _publish_join(self, channel: str, chan_info: bytes) -> None:
+        """Announce a join after the reply went out; a failure is only logged (as in
+        Centrifugo), since the command already succeeded and was answered."""
+        try:
+            await self.node.publish_join(channel, self.client_info(chan_info))
+        except EngineUnavailable as exc:
+            logger.warning("client %s: join of %r not sent: %s", self.id, channel, exc)
+
     async def _drop_subscription(self, channel: str, sub: Subscription) -> None:
-        """Undo a subscription: hub, presence, and the leave event."""
+        """Undo a subscription: hub, presence, and the leave event.
+
+        As in Centrifugo, an engine failure here is logged and the rest still runs (the
+        presence entry then expires after presence_ttl on Redis); the unsubscribe itself
+        has happened either way.
+        """
         node = self.node
         await node.remove_subscription(channel, self)
         if sub.options.presence:
-            await node.remove_presence(channel, self.id, self.user)
+            try:
+                await node.remove_presence(channel, self.id, self.user)
+            except EngineUnavailable as exc:
+                logger.warning("client %s: presence of %r not removed: %s", self.id, channel, exc)
         if sub.options.join_leave:
-            await node.publish_leave(channel, self.client_info(sub.chan_info))
+            try:
+                await node.publish_leave(channel, self.client_info(sub.chan_info))
+            except EngineUnavailable as exc:
+                logger.warning("client %s: leave of %r not sent: %s", self.id, channel, exc)
 
     def advance_position(self, channel: str, offset: int, epoch: str) -> int:
         """Track a positioned subscription: 1 next in order, 0 already seen, -1 a gap."""
@@ -801,7 +844,7 @@ class Client:
         self.send_push(build)
         self._push_publications(channel, after)
         if options.join_leave:
-            await self.node.publish_join(channel, self.client_info(chan_info))
+            await self._publish_join(channel, chan_info)
 
     def refresh_server_side(
         self, *, expired: bool = False, expire_at: int | None = None, info: bytes | None = None
@@ -839,7 +882,8 @@ class Client:
         sub = self.subs.pop(channel, None) if self.state == CONNECTED else None
         if sub is None:
             return
-        run_eagerly(self._drop_subscription(channel, sub), self.node.loop)
+        self.node.metrics.server_unsubscribe(unsub.code)
+        self.node.spawn(self._drop_subscription(channel, sub), "unsubscribe")
         self.send_push(
             lambda _codec: Push(
                 channel=channel,

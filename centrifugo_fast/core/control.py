@@ -2,8 +2,8 @@
 
 Every node announces itself every few seconds so `info` can list the cluster, and server API
 calls that target a user's connections (disconnect, unsubscribe, subscribe, refresh) are
-sent to all nodes, because the user may be connected anywhere. With the memory engine the
-only receiver is the node itself.
+sent to all nodes, because the user may be connected anywhere. Emulated commands go to the
+one node holding the connection. With the memory engine the only receiver is the node itself.
 """
 
 from __future__ import annotations
@@ -69,7 +69,24 @@ class RefreshUser(msgspec.Struct, tag="refresh"):
     info: bytes | None = None
 
 
-ControlCommand = NodeAnnouncement | DisconnectUser | UnsubscribeUser | SubscribeUser | RefreshUser
+class EmulationData(msgspec.Struct, tag="emulation"):
+    """Commands of an emulated (HTTP-streaming/SSE) connection whose `POST /emulation`
+    reached another node than the one holding its stream; sent to that node only."""
+
+    node: str
+    session: str
+    #: The command batch, as the session's Client decodes it.
+    data: bytes
+
+
+ControlCommand = (
+    NodeAnnouncement
+    | DisconnectUser
+    | UnsubscribeUser
+    | SubscribeUser
+    | RefreshUser
+    | EmulationData
+)
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(ControlCommand)

@@ -11,8 +11,8 @@ import logging
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -30,6 +30,7 @@ from ..engine.base import EngineUnavailable, HistoryFilter, PublishOptions
 from ..engine.factory import create_engine
 from ..engine.types import ClientInfo, Publication, PublishResult, StreamPosition
 from ..errors import ReplyErrorException
+from ..metrics import Metrics
 from .access import SubscriptionOptions, has_history, namespace_defaults, with_overrides
 from .channels import ChannelRules
 from .control import (
@@ -37,6 +38,7 @@ from .control import (
     NODE_TTL,
     ControlCommand,
     DisconnectUser,
+    EmulationData,
     NodeAnnouncement,
     NodeInfo,
     RefreshUser,
@@ -51,7 +53,7 @@ from .hub import Hub
 from .timers import TimerWheel
 
 if TYPE_CHECKING:
-    from .client import Client
+    from .client import Client, Subscription
 
 logger = logging.getLogger("centrifugo_fast")
 
@@ -61,6 +63,15 @@ RPCHandler = Callable[["Client", str, bytes], Awaitable[bytes]]
 MessageHandler = Callable[["Client", bytes], Awaitable[None]]
 #: An observer of a channel's publications (the admin live tail): (channel, publication).
 Tap = Callable[[str, Publication], None]
+#: Receives emulated commands forwarded from another node: (session, command batch).
+EmulationHandler = Callable[[str, bytes], None]
+
+#: Centrifugo's `client.presence_update_interval` when the option is 0.
+DEFAULT_PRESENCE_UPDATE_INTERVAL = 27.0
+#: Presence entries refreshed per step of a presence update; each step waits for its
+#: engine calls (one pipelined round trip on Redis) before the next starts, so a node with
+#: many connections neither floods the engine nor holds the event loop.
+PRESENCE_UPDATE_BATCH = 512
 
 
 class Node:
@@ -74,6 +85,8 @@ class Node:
         self.version = __version__
         self.started_at = time.monotonic()
         self.hub = Hub()
+        #: Counters for the Prometheus endpoint (gauges are read from the hub).
+        self.metrics = Metrics()
         self.broker, self.presence_manager = create_engine(config, self, self.loop)
         #: Other live nodes by uid: (what they announced, loop time seen).
         self.nodes: dict[str, tuple[NodeInfo, float]] = {}
@@ -89,6 +102,14 @@ class Node:
         #: Publication observers by channel; they keep the broker subscribed like subscribers.
         self._taps: dict[str, list[Tap]] = {}
         self.closing = False
+        #: Engine work started for connections that outlives its caller (presence removal
+        #: and leave events of closed subscriptions, the presence update); shutdown waits
+        #: for it before closing the broker.
+        self._background: set[asyncio.Task[None]] = set()
+        self._presence_update: asyncio.Task[None] | None = None
+        self._presence_failures = 0
+        self._presence_error = ""
+        self._emulation_handler: EmulationHandler | None = None
 
     def _make_verifiers(self, config: Config) -> None:
         skip = config.client.insecure_skip_token_signature_verify
@@ -130,6 +151,7 @@ class Node:
         """Publish into `channel` (kept in history when its namespace has history)."""
         opts = self.channels.options(channel)
         keep = has_history(opts) and not skip_history
+        self.metrics.messages_sent["publication"] += 1
         return await self.broker.publish(
             channel,
             data,
@@ -147,7 +169,10 @@ class Node:
 
     def handle_publication(self, channel: str, pub: Publication) -> None:
         """Broker callback: fan a publication out to this node's subscribers."""
-        self.hub.broadcast_publication(channel, pub)
+        metrics = self.metrics
+        metrics.publications_received += 1
+        # Counted in bulk: the hub returns how many subscribers it visited.
+        metrics.publication_pushes += self.hub.broadcast_publication(channel, pub)
         if self._taps:
             taps = self._taps.get(channel)
             if taps:
@@ -155,11 +180,13 @@ class Node:
 
     def handle_join(self, channel: str, info: ClientInfo) -> None:
         """Broker callback: a connection joined `channel` somewhere."""
-        self.hub.broadcast_join(channel, info)
+        self.metrics.messages_received["join"] += 1
+        self.metrics.pushed("push_join", self.hub.broadcast_join(channel, info))
 
     def handle_leave(self, channel: str, info: ClientInfo) -> None:
         """Broker callback: a connection left `channel` somewhere."""
-        self.hub.broadcast_leave(channel, info)
+        self.metrics.messages_received["leave"] += 1
+        self.metrics.pushed("push_leave", self.hub.broadcast_leave(channel, info))
 
     # ---- history ----
 
@@ -239,11 +266,86 @@ class Node:
 
     async def publish_join(self, channel: str, info: ClientInfo) -> None:
         """Announce that a connection joined the channel."""
+        self.metrics.messages_sent["join"] += 1
         await self.broker.publish_join(channel, info)
 
     async def publish_leave(self, channel: str, info: ClientInfo) -> None:
         """Announce that a connection left the channel."""
+        self.metrics.messages_sent["leave"] += 1
         await self.broker.publish_leave(channel, info)
+
+    def _presence_interval(self) -> float:
+        return float(self.config.client.presence_update_interval) or (
+            DEFAULT_PRESENCE_UPDATE_INTERVAL
+        )
+
+    def _presence_tick(self) -> None:
+        # One timer for the whole node (design.md §5), re-armed on every tick; Centrifugo
+        # keeps one per connection instead.
+        if self.closing:
+            return
+        self.timers.call_later(self._presence_interval(), self._presence_tick)
+        running = self._presence_update
+        if running is not None and not running.done():
+            logger.warning("presence update still running after a whole interval; skipped")
+            return
+        self._presence_update = self.spawn(self.update_presence(), "presence update")
+
+    async def update_presence(self) -> None:
+        """Re-add the presence of every local presence-enabled subscription.
+
+        Redis presence entries expire `engine.redis.presence_ttl` after their last add;
+        this keeps them alive while the connection stays (run every
+        `client.presence_update_interval`). With the memory engine it refreshes the info.
+        """
+        self._presence_failures = 0
+        refresh = self._refresh_presence
+        loop = self.loop
+        total = 0
+        step = 0
+        waiting: list[asyncio.Task[None]] = []
+        for client in self.hub.clients():
+            if self.closing:
+                break
+            for channel, sub in list(client.subs.items()):
+                if not sub.options.presence:
+                    continue
+                task = run_eagerly(refresh(client, channel, sub), loop)
+                if task is not None:
+                    waiting.append(task)
+                step += 1
+            if step >= PRESENCE_UPDATE_BATCH:
+                total += step
+                step = 0
+                if waiting:
+                    await asyncio.wait(waiting)
+                    waiting = []
+                else:
+                    await asyncio.sleep(0)  # let other work run between steps
+        total += step
+        if waiting:
+            await asyncio.wait(waiting)
+        if self._presence_failures:
+            logger.warning(
+                "presence update: %d of %d entries not refreshed: %s",
+                self._presence_failures,
+                total,
+                self._presence_error,
+            )
+
+    async def _refresh_presence(self, client: Client, channel: str, sub: Subscription) -> None:
+        manager = self.presence_manager
+        try:
+            await manager.add_presence(channel, client.id, client.client_info(sub.chan_info))
+            if client.subs.get(channel) is not sub:
+                # Unsubscribed (or disconnected) while the add was in flight: its removal
+                # may have landed first, which would leave this entry behind.
+                await manager.remove_presence(channel, client.id, client.user)
+        except EngineUnavailable as exc:
+            self._presence_failures += 1
+            self._presence_error = str(exc)
+        except Exception:
+            logger.exception("presence update of %r failed", channel)
 
     # ---- subscriptions ----
 
@@ -419,10 +521,12 @@ class Node:
 
     async def send_control(self, command: ControlCommand) -> None:
         """Send a control command to every node, this one included."""
+        self.metrics.messages_sent["control"] += 1
         await self.broker.publish_control(encode_control(command))
 
     def handle_control(self, data: bytes) -> None:
         """Broker callback: apply a control command from any node."""
+        self.metrics.messages_received["control"] += 1
         try:
             command = decode_control(data)
         except Exception:
@@ -447,7 +551,7 @@ class Node:
             options = with_overrides(
                 namespace_defaults(self.channels.options(command.channel)), command.override
             )
-            run_eagerly(
+            self.spawn(
                 self.subscribe_user(
                     command.user,
                     command.channel,
@@ -458,8 +562,11 @@ class Node:
                     data=command.data,
                     expire_at=command.expire_at,
                 ),
-                self.loop,
+                "server-side subscribe",
             )
+        elif isinstance(command, EmulationData):
+            if command.node == self.id and self._emulation_handler is not None:
+                self._emulation_handler(command.session, command.data)
         elif isinstance(command, RefreshUser):
             self.refresh_user(
                 command.user,
@@ -469,6 +576,22 @@ class Node:
                 expire_at=command.expire_at or None,
                 info=command.info,
             )
+
+    def node_alive(self, node_id: str) -> bool:
+        """True for this node and for other nodes announced within NODE_TTL."""
+        if node_id == self.id:
+            return True
+        seen = self.nodes.get(node_id)
+        return seen is not None and self.loop.time() - seen[1] < NODE_TTL
+
+    def on_emulation(self, handler: EmulationHandler) -> None:
+        """Receive emulated commands other nodes forward here: handler(session, batch)."""
+        self._emulation_handler = handler
+
+    async def forward_emulation(self, node_id: str, session: str, data: bytes) -> None:
+        """Send an emulated connection's command batch to the node holding its stream."""
+        command = EmulationData(node=node_id, session=session, data=data)
+        await self.broker.publish_control(encode_control(command), node_id)
 
     def _announce(self) -> None:
         self._announce_handle = self.loop.call_later(NODE_INFO_INTERVAL, self._announce)
@@ -481,15 +604,74 @@ class Node:
 
         run_eagerly(send(), self.loop)
 
+    # ---- background work ----
+
+    def spawn(
+        self, coro: Coroutine[Any, Any, None], what: str = "background work"
+    ) -> asyncio.Task[None] | None:
+        """Run `coro` now up to its first suspension and the rest in a task that shutdown
+        waits for; its failure is logged (never an unretrieved task exception)."""
+        try:
+            task = run_eagerly(coro, self.loop)
+        except EngineUnavailable as exc:
+            logger.warning("%s: engine unavailable: %s", what, exc)
+            return None
+        except Exception:
+            logger.exception("%s failed", what)
+            return None
+        if task is not None:
+            self._background.add(task)
+            task.add_done_callback(lambda done: self._background_done(done, what))
+        return task
+
+    def _background_done(self, task: asyncio.Task[None], what: str) -> None:
+        self._background.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if isinstance(exc, EngineUnavailable):
+            logger.warning("%s: engine unavailable: %s", what, exc)
+        elif exc is not None:
+            logger.error("%s failed", what, exc_info=exc)
+
+    async def _drain_background(self, timeout: float) -> None:
+        """Wait up to `timeout` for spawned work (it may spawn more); cancel what is left."""
+        deadline = self.loop.time() + timeout
+        while self._background:
+            remaining = deadline - self.loop.time()
+            if remaining <= 0:
+                break
+            await asyncio.wait(set(self._background), timeout=remaining)
+        if self._background:
+            logger.warning(
+                "%d engine operations unfinished after %.1f s; closing the engine anyway",
+                len(self._background),
+                timeout,
+            )
+            for task in list(self._background):
+                task.cancel()
+
     # ---- lifecycle ----
 
     async def start(self) -> None:
-        """Connect the engine and start announcing this node."""
+        """Connect the engine, start announcing this node and refreshing presence."""
         await self.broker.start()
         self._announce()
+        interval = self._presence_interval()
+        ttl = float(self.config.engine.redis.presence_ttl)
+        if self.config.engine.type == "redis" and interval >= ttl:
+            logger.warning(
+                "client.presence_update_interval (%gs) is not below engine.redis.presence_ttl"
+                " (%gs): presence entries expire between refreshes",
+                interval,
+                ttl,
+            )
+        self.timers.call_later(interval, self._presence_tick)
 
-    async def shutdown(self) -> None:
-        """Disconnect every client with 3001 (shutdown, reconnect allowed) and stop."""
+    async def shutdown(self, timeout: float | None = None) -> None:
+        """Disconnect every client with 3001 (shutdown, reconnect allowed), wait up to
+        `timeout` (default `shutdown.timeout`) for their presence removal and leave
+        events, and stop."""
         if self.closing:
             return
         self.closing = True
@@ -499,4 +681,7 @@ class Node:
         logger.info("node %s shut down, %d clients disconnected", self.name, len(clients))
         if self._announce_handle is not None:
             self._announce_handle.cancel()
+        if timeout is None:
+            timeout = float(self.config.shutdown.timeout)
+        await self._drain_background(timeout)
         await self.broker.close()

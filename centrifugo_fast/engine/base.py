@@ -42,6 +42,10 @@ class HistoryFilter(NamedTuple):
 class BrokerEventHandler(Protocol):
     """Receives what brokers deliver (the Node implements it)."""
 
+    #: The node's id: brokers address node-targeted control messages with it (Redis:
+    #: the PUB/SUB channel `<prefix>.node.<id>`).
+    id: str
+
     def handle_publication(self, channel: str, pub: Publication) -> None: ...
 
     def handle_join(self, channel: str, info: ClientInfo) -> None: ...

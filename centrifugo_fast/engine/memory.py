@@ -35,8 +35,9 @@ class MemoryBroker:
         """Nothing to connect to."""
 
     async def publish_control(self, data: bytes, node_id: str = "") -> None:
-        """The only node is this one."""
-        self._handler.handle_control(data)
+        """The only node is this one: a message for any other node reaches nobody."""
+        if not node_id or node_id == self._handler.id:
+            self._handler.handle_control(data)
 
     def _expire(self) -> None:
         # Memory stays bounded even for channels nobody touches again.

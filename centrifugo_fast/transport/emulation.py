@@ -6,10 +6,11 @@ The client opens a stream with its connect command (`POST /connection/http_strea
 id. Every later command (pongs included) arrives as `POST /emulation` with that session and
 node, is fed to the session's Client, and is answered on the stream; the POST itself gets 204.
 
-Several nodes: a request naming another node would have to be forwarded to it over the
-control channel. That needs a control command in core/ (see `EmulationEndpoints.emulation`);
-until then a request for another node is answered 404, as for an unknown node, which makes
-the SDK reconnect (and land on a node that knows its new session).
+Several nodes behind a balancer: a request naming another node is forwarded to that node
+over the control bus (`EmulationData`, addressed to that node only) and answered 204 once
+sent; the node holding the stream feeds it to the session's Client. A node that is not
+live (not announced within NODE_TTL) gets 404, which makes the SDK reconnect; an engine
+failure while forwarding gets 500 (Centrifugo answers both the same way).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Callable
 import msgspec
 
 from ..core.node import Node
+from ..engine.base import EngineUnavailable
 from ..protocol.codec import Codec, CodecError
 from ..protocol.codec_json import JSON
 from ..protocol.codec_protobuf import PROTOBUF, decode_emulation_request
@@ -99,6 +101,15 @@ class EmulationEndpoints:
             ),
             ("sse", "json"): register_stream_encoding(node, "sse", JSON, sse_frame),
         }
+        node.on_emulation(self._deliver)
+
+    def _deliver(self, session: str, data: bytes) -> None:
+        """Feed a command batch to one of this node's sessions (dropped if it is gone)."""
+        transport = self.sessions.get(session)
+        if transport is not None and transport.client is not None:
+            transport.client.handle_data(data)
+        else:
+            logger.debug("emulation request for unknown session %r dropped", session)
 
     def _refused(self) -> bytes | None:
         """503 while shutting down or over the connection admission limits."""
@@ -172,8 +183,11 @@ class EmulationEndpoints:
         commands = decode_connect(JSON, data)
         if commands is None:
             return text_response(400, "malformed connect request", keep_alive=False)
-        # The stream opens with an empty line, flushed before the connect reply.
-        return self._open(request, "sse", JSON, commands, [*cors, SSE_CONTENT_TYPE], b"\r\n")
+        # The stream opens with an empty line, flushed before the connect reply. A bare LF,
+        # not Centrifugo's CRLF: a proxy (nginx) may join it with the first event into one
+        # chunk, and the `eventsource` 2.x polyfill for Node then drops that event ("\r\n"
+        # followed by more data in one read leaves it skipping the event's closing LF).
+        return self._open(request, "sse", JSON, commands, [*cors, SSE_CONTENT_TYPE], b"\n")
 
     async def emulation(self, request: Request) -> bytes:
         """`POST /emulation`: feed a command batch to the session's Client; 204."""
@@ -192,12 +206,14 @@ class EmulationEndpoints:
                 session, node, data = js.session, js.node, js.data.encode()
         except (CodecError, msgspec.DecodeError, msgspec.ValidationError):
             return self.cors.response(request, 400, b"bad request\n")
-        if node != self.node.id:
-            # Forwarding to another node needs a control command (module docstring).
+        if node == self.node.id:
+            self._deliver(session, data)
+            return self.cors.response(request, 204)
+        if not self.node.node_alive(node):
             return self.cors.response(request, 404, b"unknown node\n")
-        transport = self.sessions.get(session)
-        if transport is not None and transport.client is not None:
-            transport.client.handle_data(data)
-        else:
-            logger.debug("emulation request for unknown session %r dropped", session)
+        try:
+            await self.node.forward_emulation(node, session, data)
+        except EngineUnavailable as exc:
+            logger.warning("emulation request for node %s not forwarded: %s", node, exc)
+            return self.cors.response(request, 500, b"not forwarded\n")
         return self.cors.response(request, 204)

@@ -45,6 +45,9 @@ class Request:
     keep_alive: bool
     #: "1.1" or "1.0" (a 1.0 response stream is not chunked and ends with the connection).
     http_version: str = "1.1"
+    #: The client's address as the socket sees it (IP, or "" for a unix socket); a proxy in
+    #: front shows up as itself, since forwarding headers can be forged.
+    peer: str = ""
 
 
 class HttpStream:
@@ -254,6 +257,13 @@ class ServerContext:
     closing: bool = False
 
 
+def _peer_host(peername: object) -> str:
+    """The host part of a socket's peer name: (host, port[, flow, scope]) for TCP."""
+    if isinstance(peername, tuple) and peername and isinstance(peername[0], str):
+        return peername[0]
+    return ""
+
+
 class HttpConnection(asyncio.Protocol):
     """One client connection until (and unless) it upgrades."""
 
@@ -261,6 +271,7 @@ class HttpConnection(asyncio.Protocol):
         self._ctx = ctx
         self._limits = ctx.limits
         self._transport: asyncio.Transport | None = None
+        self._peer = ""
         self._parser = httptools.HttpRequestParser(self)
         self._url = b""
         self._headers: dict[str, str] = {}
@@ -285,6 +296,7 @@ class HttpConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self._transport = cast(asyncio.Transport, transport)
+        self._peer = _peer_host(transport.get_extra_info("peername"))
         self._ctx.connections.add(self)
         self._arm_timeout(self._limits.request_timeout)
 
@@ -371,6 +383,7 @@ class HttpConnection(asyncio.Protocol):
             body=b"".join(self._body),
             keep_alive=bool(self._parser.should_keep_alive()),
             http_version=self._parser.get_http_version(),
+            peer=self._peer,
         )
         if self._parser.should_upgrade():
             self._upgrade = request

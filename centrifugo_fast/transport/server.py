@@ -6,6 +6,8 @@ import asyncio
 import logging
 import os
 import signal
+import ssl
+import threading
 from collections.abc import Callable
 
 from .. import codes
@@ -14,6 +16,7 @@ from ..api.dispatch import ApiDispatcher
 from ..api.http import HttpApi
 from ..api.methods import ApiMethods
 from ..config.schema import Config
+from ..config.tls import parse_http_addr
 from ..core.gctune import tune_for_serving
 from ..core.node import Node
 from ..errors import ConfigError
@@ -23,11 +26,14 @@ from ..protocol.codec_protobuf import PROTOBUF
 from ..protocol.deflate import DeflateConfig
 from ..protocol.handshake import Accepted, HandshakePolicy
 from .admission import ConnectionRateLimiter
+from .autocert import Autocert
 from .client_ws import WebSocketClientTransport
 from .cors import MAX_BODY_SIZE, Cors
 from .emulation import EmulationEndpoints
 from .http import HttpConnection, Request, Router, ServerContext, WebSocketRoute
+from .ops import MetricsEndpoint, health
 from .sockjs import SockJSEndpoints, accepts_websocket
+from .tls import listener_contexts, server_context
 from .uni import UniStreamEndpoints, UniWebSocketClientTransport
 from .websocket import MessageHandler, WebSocketConnection, WebSocketLimits
 
@@ -43,6 +49,9 @@ UNI_WEBSOCKET_PATH = "/connection/uni_websocket"
 UNI_SSE_PATH = "/connection/uni_sse"
 UNI_HTTP_STREAM_PATH = "/connection/uni_http_stream"
 SOCKJS_PATH = "/connection/sockjs"
+#: A TLS handshake must complete this long after the TCP connection (slowloris guard; the
+#: same bound Centrifugo puts on reading request headers).
+TLS_HANDSHAKE_TIMEOUT = 10.0
 
 
 def _wants_protobuf(request: Request, accepted: Accepted) -> bool:
@@ -92,7 +101,22 @@ class Server:
         self.emulation: EmulationEndpoints | None = None
         #: Set when SockJS is enabled (its `sessions` are the HTTP SockJS sessions).
         self.sockjs: SockJSEndpoints | None = None
+        #: Certificates from ACME when http_server.tls_autocert is enabled.
+        self.autocert: Autocert | None = None
+        self._tls, self._internal_tls = self._tls_contexts()
         self._build_routes()
+
+    def _tls_contexts(self) -> tuple[ssl.SSLContext | None, ssl.SSLContext | None]:
+        """(client listener, internal listener) TLS contexts, None for plain TCP."""
+        cfg = self.config.http_server
+        main: ssl.SSLContext | None = None
+        if cfg.tls_autocert.enabled:
+            # As Centrifugo: automatic certificates take precedence over a fixed one.
+            self.autocert = Autocert(cfg.tls_autocert)
+            main = self.autocert.context
+        elif cfg.tls.enabled:
+            main = server_context(cfg.tls, "http_server.tls")
+        return listener_contexts(self.config, main, self.internal_ctx is not None)
 
     def _build_routes(self) -> None:
         cfg = self.config
@@ -116,12 +140,16 @@ class Server:
         dispatcher = ApiDispatcher(ApiMethods(self.node))
         internal = self.internal_router
         if not cfg.http_api.disabled:
-            api = HttpApi(dispatcher, cfg.http_api)
+            api = HttpApi(dispatcher, cfg.http_api, self.node.metrics)
             api_router = router if cfg.http_api.external else internal
             api_router.add(cfg.http_api.handler_prefix, api, prefix=True)
         self.admin = admin_ui(self.node, dispatcher, cfg)
         if self.admin is not None:
             self.admin.register(router if cfg.admin.external else internal)
+        if cfg.health.enabled:
+            internal.add(cfg.health.handler_prefix or "/health", health)
+        if cfg.prometheus.enabled:
+            internal.add(cfg.prometheus.handler_prefix or "/metrics", MetricsEndpoint(self.node))
         self._build_http_transports()
 
     def _build_http_transports(self) -> None:
@@ -219,7 +247,7 @@ class Server:
 
     @property
     def internal_router(self) -> Router:
-        """Where internal endpoints go (API, admin; later health and metrics)."""
+        """Where internal endpoints go (API, admin, health, metrics)."""
         return self.internal_ctx.router if self.internal_ctx is not None else self.ctx.router
 
     @property
@@ -240,24 +268,60 @@ class Server:
         internal = internal_address(self.config)
         if internal_ctx is not None and internal is not None:
             # Bound first: once the client port accepts, the internal one does too.
+            tls = self._internal_tls
             self._listeners.append(
                 await loop.create_server(
                     lambda: HttpConnection(internal_ctx),
                     host=internal[0] or None,
                     port=internal[1],
                     reuse_address=True,
+                    ssl=tls,
+                    ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT if tls is not None else None,
                 )
             )
-            logger.info("internal endpoints (API, admin) on %s:%d", *internal)
+            logger.info(
+                "internal endpoints (API, admin, health, metrics) on %s:%d%s",
+                *internal,
+                " with TLS" if tls is not None else "",
+            )
+        autocert = self.autocert
+        if autocert is not None:
+            # The HTTP-01 challenge listener, plain HTTP (it redirects everything else).
+            router = Router()
+            router.add("/", autocert.http01, prefix=True)
+            challenge_ctx = ServerContext(
+                router=router,
+                scheduler=self.node.flush_scheduler,
+                timers=self.node.timers,
+                connections=self.ctx.connections,
+            )
+            host, port = parse_http_addr(self.config.http_server.tls_autocert.http_addr)
+            self._listeners.append(
+                await loop.create_server(
+                    lambda: HttpConnection(challenge_ctx),
+                    host=host or None,
+                    port=port,
+                    reuse_address=True,
+                )
+            )
+            logger.info("serving ACME HTTP-01 challenges on %s:%d", host, port)
         listener = await loop.create_server(
             lambda: HttpConnection(self.ctx),
             host=cfg.address or None,
             port=cfg.port,
             reuse_address=True,
             backlog=4096,
+            ssl=self._tls,
+            ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT if self._tls is not None else None,
         )
         self._listeners.append(listener)
-        logger.info("serving on %s", ", ".join(f"{h}:{p}" for h, p in self.addresses))
+        logger.info(
+            "serving on %s%s",
+            ", ".join(f"{h}:{p}" for h, p in self.addresses),
+            " (client port with TLS)" if self._tls is not None else "",
+        )
+        if autocert is not None:
+            await autocert.start()
 
     async def shutdown(self, timeout: float) -> None:
         """Stop accepting, disconnect clients with 3001, wait up to `timeout` for them."""
@@ -266,6 +330,8 @@ class Server:
             self.internal_ctx.closing = True
         for listener in self._listeners:
             listener.close()
+        if self.autocert is not None:
+            await self.autocert.close()
         await self.node.shutdown()
         for conn in list(self.ctx.connections):
             if isinstance(conn, HttpConnection):
@@ -302,25 +368,80 @@ async def serve(
         with open(config.pid_file, "w") as f:
             f.write(f"{os.getpid()}\n")
     stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    if reload is not None:
-        loop.add_signal_handler(signal.SIGHUP, _reloader(node, reload))
+    install_signal_handlers(loop, stop.set, _reloader(node, reload) if reload else None)
     if on_started is not None:
         on_started(server)
+    watchdog: threading.Timer | None = None
     try:
         await stop.wait()
         logger.info("shutting down")
-        await asyncio.wait_for(
-            server.shutdown(config.shutdown.timeout), config.shutdown.timeout + 1.0
-        )
+        timeout = float(config.shutdown.timeout)
+        watchdog = _start_watchdog(timeout + WATCHDOG_GRACE, config.pid_file)
+        await server.shutdown(timeout)
     finally:
+        if watchdog is not None:
+            watchdog.cancel()
         node.timers.close()
         if config.pid_file:
             try:
                 os.unlink(config.pid_file)
             except FileNotFoundError:
                 pass
+
+
+#: The shutdown watchdog fires this long after shutdown.timeout: the graceful steps bound
+#: themselves by the timeout, so only a hang (or a blocked event loop) reaches it.
+WATCHDOG_GRACE = 1.0
+
+
+def _start_watchdog(delay: float, pid_file: str) -> threading.Timer:
+    """A thread that ends the process (exit 1, pid file removed) if shutdown overruns, as
+    Centrifugo's shutdown.timeout does; a thread, so it fires even if the loop is stuck."""
+
+    def fire() -> None:
+        logger.error("shutdown timeout reached, exiting")
+        if pid_file:
+            try:
+                os.unlink(pid_file)
+            except OSError:
+                pass
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        os._exit(1)
+
+    timer = threading.Timer(delay, fire)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+def install_signal_handlers(
+    loop: asyncio.AbstractEventLoop,
+    on_stop: Callable[[], None],
+    on_reload: Callable[[], None] | None,
+) -> None:
+    """SIGINT/SIGTERM call `on_stop`, SIGHUP `on_reload`, on the loop's thread.
+
+    Windows has no SIGHUP and its event loops no add_signal_handler (NotImplementedError);
+    there a plain signal.signal handler hands the callback to the loop thread-safely, so the
+    wheel runs on asyncio's default loop where uvloop does not exist.
+    """
+    wanted: list[tuple[int, Callable[[], None]]] = [
+        (signal.SIGINT, on_stop),
+        (signal.SIGTERM, on_stop),
+    ]
+    sighup = getattr(signal, "SIGHUP", None)
+    if on_reload is not None and sighup is not None:
+        wanted.append((sighup, on_reload))
+    for sig, callback in wanted:
+        try:
+            loop.add_signal_handler(sig, callback)
+        except NotImplementedError:
+
+            def handler(_sig: int, _frame: object, callback: Callable[[], None] = callback) -> None:
+                loop.call_soon_threadsafe(callback)
+
+            signal.signal(sig, handler)
 
 
 def _reloader(node: Node, reload: Callable[[], Config]) -> Callable[[], None]:

@@ -89,7 +89,8 @@ class UniStreamEndpoints:
             unidirectional=True,
             header_user=self.header_user(request),
         )
-        prelude = b"\r\n" if sse else b""
+        # An empty line first, as LF (see EmulationEndpoints.sse: why not CRLF).
+        prelude = b"\n" if sse else b""
         batch = _connect_batch(connect)
         return StreamResponse(
             [*headers, *STREAM_HEADERS], lambda stream: transport.start(stream, batch, prelude)

@@ -116,6 +116,21 @@ def test_resubscribes_after_the_connection_is_killed(redis_server: RedisProcess)
     _run(redis_server, body)
 
 
+def test_control_for_one_node_reaches_only_that_node(redis_server: RedisProcess) -> None:
+    async def body(engine: Engine) -> None:
+        broker, _, handler = engine
+        assert broker.node_id == handler.id  # the handler's id names the node's channel
+        await broker.publish_control(b"for-another", "some-other-node")
+        await broker.publish_control(b"for-me", handler.id)
+        await broker.publish_control(b"for-all")
+        await _until(lambda: len(handler.control) == 2)
+        assert handler.control == [b"for-me", b"for-all"]
+        names = redis_server.cmd("PUBSUB", "CHANNELS", "unit.node.*")
+        assert names == [f"unit.node.{handler.id}".encode()]
+
+    _run(redis_server, body)
+
+
 def test_delta_idempotency_and_join_leave(redis_server: RedisProcess) -> None:
     async def body(engine: Engine) -> None:
         broker, _, handler = engine

@@ -115,3 +115,76 @@ def test_server_starts_while_redis_is_down(make_redis: Callable[..., RedisProces
     finally:
         close_all()
         srv.close()
+
+
+def test_engine_errors_of_closing_connections_are_handled(
+    make_redis: Callable[..., RedisProcess],
+) -> None:
+    redis = make_redis()
+    config = redis_config(
+        {"address": [redis.address], "prefix": "orphan", "io_timeout": "500ms"},
+        {"client": {"presence_update_interval": "500ms"}},
+    )
+    (srv,) = start_servers(config, 1)
+    try:
+        clients = [Client(srv, f"u{i}") for i in range(3)]
+        for client in clients:
+            client.subscribe("room:o")  # presence and join/leave
+        redis.stop(signal.SIGKILL)
+        # The periodic presence update fails: one warning per round, clients stay.
+        wait_for(lambda: "presence update: 3 of 3 entries not refreshed" in srv.output())
+        # A broadcast answers per channel: the engine failure and the unknown namespace.
+        result = api(srv, "broadcast", {"channels": ["chat:b", "nope:b"], "data": {}})
+        assert result == {
+            "result": {
+                "responses": [
+                    {"error": {"code": 100, "message": "internal server error"}},
+                    {"error": {"code": 102, "message": "unknown channel"}},
+                ]
+            }
+        }
+        # Closing connections cannot remove their presence nor send their leave: logged.
+        for client in clients:
+            client.close()
+        wait_for(lambda: srv.output().count("presence of 'room:o' not removed") == 3)
+        wait_for(lambda: srv.output().count("leave of 'room:o' not sent") == 3)
+        assert srv.stop() == 0
+        log = srv.output()
+        assert "never retrieved" not in log and "Traceback" not in log, log
+    finally:
+        close_all()
+        srv.close()
+
+
+#: Enough connections that their cleanup takes several Redis round trips.
+LEAVING = 40
+
+
+def test_graceful_shutdown_removes_presence_and_sends_leaves(
+    make_redis: Callable[..., RedisProcess],
+) -> None:
+    redis = make_redis()
+    # A short shutdown timeout: these test clients never answer the server's close frame.
+    config = redis_config(
+        {"address": [redis.address], "prefix": "bye"}, {"shutdown": {"timeout": "1s"}}
+    )
+    a, b = start_servers(config, 2)
+    try:
+        watcher = Client(b, "watcher")
+        watcher.subscribe("room:g")
+        leaving = [Client(a, f"a{i}") for i in range(LEAVING)]
+        for client in leaving:
+            client.subscribe("room:g")
+        assert watcher.push()["join"]["info"]["user"] == "watcher"  # its own join first
+        joined = {watcher.push()["join"]["info"]["user"] for _ in range(LEAVING)}
+        assert joined == {f"a{i}" for i in range(LEAVING)}
+        assert a.stop() == 0  # SIGTERM: disconnects its clients with 3001, then exits
+        # Presence entries live 60 s (presence_ttl) unless removed: they were removed.
+        presence = api(b, "presence", {"channel": "room:g"})["result"]["presence"]
+        assert [info["user"] for info in presence.values()] == ["watcher"]
+        left = {watcher.push()["leave"]["info"]["user"] for _ in range(LEAVING)}
+        assert left == {f"a{i}" for i in range(LEAVING)}
+    finally:
+        close_all()
+        a.close()
+        b.close()

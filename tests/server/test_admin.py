@@ -50,10 +50,14 @@ class Admin:
         method: str = "POST",
         *,
         internal: bool = True,
+        source: str | None = None,
     ) -> tuple[int, dict[str, str], bytes]:
-        """(status, headers lower-cased, body) of one HTTP request."""
+        """(status, headers lower-cased, body) of one HTTP request (from `source`, another
+        loopback address, if given)."""
         port = self.internal_port if internal else self.port
-        conn = http.client.HTTPConnection(self.host, port, timeout=10)
+        conn = http.client.HTTPConnection(
+            self.host, port, timeout=10, source_address=(source, 0) if source else None
+        )
         try:
             conn.request(method, path, body=body, headers=headers or {})
             resp = conn.getresponse()
@@ -257,6 +261,22 @@ def test_wrong_password_is_refused_slowly_then_locked_out(
     log = admin.server.output()
     assert log.count("admin login failed") == 5
     assert "guess" not in log and PASSWORD not in log  # passwords are never logged
+
+
+def test_lockout_is_per_client_address(start_admin: Callable[..., Admin]) -> None:
+    admin = start_admin()
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    for attempt in range(5):
+        status, _, _ = admin.request(
+            "/admin/auth", f"password=guess{attempt}", form, source="127.0.0.2"
+        )
+        assert status == 400
+    assert admin.request("/admin/auth", f"password={PASSWORD}", form, source="127.0.0.2")[0] == 429
+    # Guesses from one address do not lock the operator at another one out.
+    assert admin.request("/admin/auth", f"password={PASSWORD}", form)[0] == 200
+    assert admin.request("/admin/auth", f"password={PASSWORD}", form, source="127.0.0.3")[0] == 200
+    log = admin.server.output()
+    assert log.count("admin login failed (client 127.0.0.2)") == 5
 
 
 def test_no_password_configured_means_nobody_logs_in(start_admin: Callable[..., Admin]) -> None:

@@ -189,3 +189,19 @@ def test_checkconfig_bad_file_exits_1_naming_the_key(tmp_path: Path) -> None:
     )
     result = _cli("checkconfig", "-c", str(refused))
     assert result.returncode == 1 and "publish_proxy_enabled" in result.stderr
+
+
+def test_version_names_the_twin_of_each_hot_path() -> None:
+    # Wheels, the binary and the OS packages are checked through this line.
+    from centrifugo_fast import twins
+
+    result = _cli("version")
+    assert result.returncode == 0, result.stderr
+    line = result.stdout.splitlines()[1]
+    assert line.startswith("twins: ")
+    kinds = dict(item.split("=") for item in line.removeprefix("twins: ").split())
+    assert set(kinds) == {"protocol.frames", "core.fanout", "engine.history"}
+    if twins.extensions_disabled():
+        assert set(kinds.values()) == {"pure"}
+    elif twins.extensions_required():
+        assert set(kinds.values()) == {"compiled"}

@@ -214,7 +214,7 @@ def test_sse_get_and_post(server: ServerProcess) -> None:
     assert stream.headers["content-type"] == "text/event-stream; charset=utf-8"
     for name, value in STREAM_HEADERS.items():
         assert stream.headers[name] == value
-    assert stream.read_until(b"\r\n") == b"\r\n"
+    assert stream.read_until(b"\n") == b"\n"
     result = stream.read_event()["connect"]
     sub = json.dumps({"id": 2, "subscribe": {"channel": "ssechan"}})
     assert _emulate(server, result["session"], result["node"], sub).status == 204

@@ -157,7 +157,7 @@ def test_emulation_sessions_are_freed() -> None:
             if i % 2:
                 stream = await Stream.open(port, "POST", "/connection/sse", batch)
                 assert await stream.head() == 200
-                await stream.until(b"\r\n")
+                await stream.until(b"\n")  # the empty line that opens the stream
                 event = await stream.until(b"\n\n")
                 connect = json.loads(event.removeprefix(b"data: "))["connect"]
             else:

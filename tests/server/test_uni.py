@@ -136,7 +136,7 @@ def test_uni_sse_get_post_and_anonymous(server: ServerProcess) -> None:
     stream = HttpStreamClient(server.host, server.port)
     assert stream.request("GET", f"/connection/uni_sse?{query}") == 200
     assert stream.headers["content-type"] == "text/event-stream; charset=utf-8"
-    assert stream.read_until(b"\r\n") == b"\r\n"
+    assert stream.read_until(b"\n") == b"\n"
     assert stream.read_event()["connect"]["subs"] == {"unisse": {}}
     _wait_subscribers(server, "unisse")
     _api(server, "publish", {"channel": "unisse", "data": {"k": "v"}})

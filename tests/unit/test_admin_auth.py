@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import msgspec
+import pytest
 
 from centrifugo_fast.admin.auth import AdminTokens, LoginGuard
 from centrifugo_fast.admin.config_view import MASK, is_secret_name, masked_config
+from centrifugo_fast.admin.http import _peer
 from centrifugo_fast.config.schema import Config
+from centrifugo_fast.transport.http import Request
 
 
 class Clock:
@@ -97,6 +100,38 @@ def test_login_guard_forgets_old_failures_and_stays_bounded() -> None:
     assert len(guard._peers) <= 4
 
 
+def test_login_guard_caps_failures_from_all_addresses_together() -> None:
+    clock = Clock()
+    guard = LoginGuard(max_failures=3, global_max_failures=10, window=100, lockout=10, clock=clock)
+    for i in range(9):  # nine addresses, each under its own limit
+        guard.failed(f"10.0.0.{i}")
+    assert guard.retry_after("10.0.0.1") == 0 and guard.retry_after("192.0.2.1") == 0
+    guard.failed("10.0.0.9")  # the tenth failure overall locks the login for everyone
+    assert guard.retry_after("192.0.2.1") == 10
+    guard.succeeded("10.0.0.9")  # a correct password does not reset the overall count
+    assert guard.retry_after("10.0.0.9") == 10
+    clock.now += 10
+    assert guard.retry_after("192.0.2.1") == 0
+    for i in range(10):
+        guard.failed(f"10.0.1.{i}")
+    assert guard.retry_after("192.0.2.1") == 20  # backs off like a single address
+
+
+@pytest.mark.parametrize(
+    ("peer", "key"),
+    [
+        ("192.0.2.7", "192.0.2.7"),
+        ("::ffff:192.0.2.7", "192.0.2.7"),
+        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:bbbb::9", "2001:db8:1:2::/64"),
+        ("", "*"),
+    ],
+)
+def test_failed_logins_are_counted_per_address_or_ipv6_64(peer: str, key: str) -> None:
+    request = Request("POST", "/admin/auth", "", {}, b"", True, peer=peer)
+    assert _peer(request) == key
+
+
 def test_secret_names() -> None:
     for name in [
         "key",
@@ -154,10 +189,13 @@ def test_web_assets_are_package_data() -> None:
     import tomllib
     from pathlib import Path
 
+    import centrifugo_fast
+
     root = Path(__file__).resolve().parents[2]
     pyproject = tomllib.loads((root / "pyproject.toml").read_text())
     patterns = pyproject["tool"]["setuptools"]["package-data"]["centrifugo_fast"]
-    package = root / "centrifugo_fast"
+    # The imported package: the source tree, or the installed wheel in `make wheel`.
+    package = Path(centrifugo_fast.__file__).parent
     files = [p.relative_to(package).as_posix() for p in (package / "admin" / "web").iterdir()]
     assert {"admin/web/index.html", "admin/web/app.js", "admin/web/app.css"} <= set(files)
     for name in files:

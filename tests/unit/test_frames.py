@@ -831,7 +831,10 @@ def test_buffered_size_of_a_compressed_message(wsframe: ModuleType) -> None:
 
 def _stub_signatures() -> dict[str, list[tuple[str, str, bool]]]:
     """Parameter (name, kind, has default) per public callable in _wsframe_c.pyi."""
-    stub = Path(__file__).parents[2] / "centrifugo_fast" / "protocol" / "_wsframe_c.pyi"
+    # Next to the imported package, so a run against an installed wheel checks the shipped stub.
+    import centrifugo_fast.protocol
+
+    stub = Path(centrifugo_fast.protocol.__file__).parent / "_wsframe_c.pyi"
     tree = ast.parse(stub.read_text())
 
     def params(fn: ast.FunctionDef) -> list[tuple[str, str, bool]]:

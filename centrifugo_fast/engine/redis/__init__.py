@@ -35,7 +35,8 @@ def create_redis_engine(
     specs = shard_specs(redis)
     shards = [RedisShard(spec, i, loop) for i, spec in enumerate(specs)]
     schemes = [KeyScheme(redis.prefix, spec.kind == CLUSTER) for spec in specs]
-    node_id = str(getattr(handler, "id", "") or uuid.uuid4())
+    # An anonymous handler (never the Node) still gets a channel of its own.
+    node_id = handler.id or str(uuid.uuid4())
     broker = RedisBroker(
         shards, schemes, handler, loop, node_id, float(config.channel.history_meta_ttl)
     )

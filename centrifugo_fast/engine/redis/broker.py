@@ -330,10 +330,15 @@ class RedisBroker:
 
     async def publish_control(self, data: bytes, node_id: str = "") -> None:
         """A control message for every node (this one too) or for one node."""
+        if node_id:
+            # Every node listens to its own channel on every shard; always using the same
+            # shard for one target keeps what is sent to it (emulated commands) in order.
+            index = self._index(node_id)
+            await self.shards[index].publish(self.schemes[index].node(node_id), data)
+            return
         index = self._control_rr % len(self.shards)
         self._control_rr += 1
-        scheme = self.schemes[index]
-        await self.shards[index].publish(scheme.node(node_id) if node_id else scheme.control, data)
+        await self.shards[index].publish(self.schemes[index].control, data)
 
     # ---- history ----
 

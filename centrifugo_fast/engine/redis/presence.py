@@ -1,8 +1,8 @@
 """RedisPresenceManager: presence in a HASH (client -> ClientInfo) and a ZSET of expiry times.
 
 Entries expire `presence_ttl` after their last add (engine.md §2.7); expired ones are dropped
-when the channel's presence is read. Connections therefore re-add their presence
-periodically (Centrifugo: every `client.presence_update_interval`, 27 s). With
+when the channel's presence is read. Each node therefore re-adds the presence of its
+connections every `client.presence_update_interval` (27 s; `Node.update_presence`). With
 `presence_user_mapping` a per-user pair of keys makes `presence_stats` O(1).
 """
 

@@ -151,6 +151,8 @@ class PubSubConnection:
         self._closed = False
         self._last_error = ""
         self.connects = 0
+        #: Connections lost or refused (read by the Prometheus endpoint).
+        self.errors = 0
 
     # ---- node-level subscriptions ----
 
@@ -232,6 +234,7 @@ class PubSubConnection:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                self.errors += 1
                 message = str(exc) or type(exc).__name__
                 if message != self._last_error:
                     logger.warning(
