@@ -159,7 +159,7 @@ async def _stepped(
     default: list[int],
 ) -> dict[str, Any]:
     """Step the offered rate up until p99 passes the limit or deliveries plateau."""
-    counter = counter_for(clients, tally, opts.protobuf, opts.compiled_receiver)
+    counter = await counter_for(clients, tally, opts.protobuf, opts.compiled_receiver)
     api = ApiClient(opts.api, opts.key)
     steps: list[dict[str, Any]] = []
     try:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .plot import plot_steps
+from .procstat import raise_fd_limit
 from .summary import write_summary
 
 SERVER_CPU = "0"
@@ -227,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     if len(os.sched_getaffinity(0)) < 2:
         raise SystemExit("the suite needs two CPUs: the server on CPU 0, the generator on CPU 1")
     targets = [Target.parse(t) for t in args.target or ["ours"]]
+    # The servers started here inherit the limit: 10 000 clients need as many descriptors.
+    raise_fd_limit()
     wanted = {s for s in args.only.split(",") if s}
     unknown = wanted - {s.name for s in SCENARIOS}
     if unknown:

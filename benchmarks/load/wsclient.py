@@ -247,6 +247,20 @@ class WsClient(asyncio.BufferedProtocol):
                 wire.json_subscribe(cmd_id, channel), wire.pb_subscribe(cmd_id, channel), cmd_id
             )
 
+    def hand_over(self) -> int:
+        """Give the connection's socket away: a duplicate descriptor the caller now owns.
+
+        The transport is aborted: its descriptor closes on the next loop turn, and the
+        socket stays open through the duplicate.
+        """
+        transport = self.transport
+        assert transport is not None
+        transport.pause_reading()
+        fd = os.dup(transport.get_extra_info("socket").fileno())
+        self.closed = True  # what happens to the socket from now on is not ours to count
+        transport.abort()
+        return fd
+
     def abort(self) -> None:
         """Drop the connection at once (RST: no TIME_WAIT left on the generator's ports)."""
         if self.transport is not None:
