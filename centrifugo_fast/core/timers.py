@@ -68,7 +68,9 @@ class TimerWheel:
             index = heapq.heappop(heap)
             for callback in self._buckets.pop(index, ()):
                 callback()
-        if heap and self._armed_index is None:
+        # Callbacks may have armed the loop timer for their own (later) deadline: the
+        # earliest bucket decides.
+        if heap and (self._armed_index is None or heap[0] < self._armed_index):
             self._arm(heap[0])
 
     def close(self) -> None:

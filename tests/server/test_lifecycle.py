@@ -47,6 +47,33 @@ def test_pings_keep_coming_and_pongs_keep_the_connection(make_server: Any) -> No
     assert pings >= 3
 
 
+def test_every_connection_gets_its_first_ping_within_the_interval(make_server: Any) -> None:
+    # Connections made at different times have first pings at different deadlines; one
+    # ping scheduling its successor must not hold back the others' first pings.
+    srv = make_server({"client": {"ping_interval": "2s", "pong_timeout": "1s"}})
+    delays: dict[int, float] = {}
+
+    def client(i: int) -> None:
+        ws = _connected(srv, f"u{i}")
+        connected = time.monotonic()
+        ws.sock.settimeout(4.0)
+        assert ws.recv_json() == [{}]
+        delays[i] = time.monotonic() - connected
+        ws.send_json({})
+
+    threads = []
+    for i in range(8):
+        threads.append(threading.Thread(target=client, args=(i,)))
+        threads[-1].start()
+        time.sleep(0.2)
+    for thread in threads:
+        thread.join(10)
+    assert len(delays) == 8
+    # The first ping is due between half an interval and one interval after the connect
+    # (a tick of 0.1 s late at most, plus scheduling noise).
+    assert max(delays.values()) < 2.0 + 0.3, delays
+
+
 def test_missing_pong_closes_3012(make_server: Any) -> None:
     srv = make_server(FAST_PINGS)
     ws = RawWebSocket(srv.host, srv.port).open()

@@ -87,6 +87,24 @@ def test_callbacks_can_schedule_more() -> None:
     assert count[0] == 5
 
 
+def test_deadline_pending_while_a_callback_schedules_a_later_one() -> None:
+    # A callback that schedules further out than a deadline already waiting must not
+    # postpone that deadline (a ping scheduling the next ping 25 s out used to delay every
+    # other connection's first ping until then).
+    loop = FakeLoop()
+    wheel = TimerWheel(loop, tick=0.1)
+    fired: list[tuple[str, float]] = []
+    wheel.call_later(1, lambda: wheel.call_later(25, lambda: fired.append(("next", loop.now))))
+    wheel.call_later(2, lambda: fired.append(("waiting", loop.now)))
+    loop.advance(1.05)
+    assert fired == []
+    loop.advance(1.0)
+    assert [name for name, _ in fired] == ["waiting"]
+    assert fired[0][1] < 2.2
+    loop.advance(25)
+    assert [name for name, _ in fired] == ["waiting", "next"]
+
+
 def test_close_drops_everything() -> None:
     loop = FakeLoop()
     wheel = TimerWheel(loop)
