@@ -158,8 +158,10 @@ async def publish_paced(
 ) -> PaceResult:
     """Publish `rate` payloads per second for `seconds`, batching what a tick owes.
 
-    Publications owed while every connection is busy are sent later (batched), never dropped,
-    so an overloaded server shows up as latency, not as a lower offered rate.
+    Every `_TICK` seconds the publications due so far go out as batch requests (one
+    publication per request below 1 / `_TICK` per second). Publications owed while every
+    connection is busy are sent later (batched), never dropped, and carry the time they were
+    due: an overloaded server shows up as latency, not as a lower offered rate.
     """
     loop = asyncio.get_running_loop()
     start = loop.time()
@@ -174,7 +176,12 @@ async def publish_paced(
         due = int((now - start) * rate) - sent
         while due > 0 and api.free > 0:
             n = min(due, _MAX_BATCH)
-            stamp = time.perf_counter_ns()
+            # Stamp with the time the batch's first publication was due, not the time it
+            # goes out: a publication held back because every connection waited on the
+            # server is late by that much (no coordinated omission). Lateness within one
+            # tick is the pacing's own granularity and is not counted.
+            late = loop.time() - (start + (sent + 1) / rate) - _TICK
+            stamp = time.perf_counter_ns() - (int(late * 1e9) if late > 0 else 0)
             channels = [pick_channel(sent + i) for i in range(n)]
             data = [wire.payload(stamp, size)] * n
             task = asyncio.create_task(_guarded(api.publish_many(channels, data)))
