@@ -68,8 +68,12 @@ class TimerWheel:
             index = heapq.heappop(heap)
             for callback in self._buckets.pop(index, ()):
                 callback()
-        # Callbacks may have armed the loop timer for their own (later) deadline: the
-        # earliest bucket decides.
+        self._arm_earliest()
+
+    def _arm_earliest(self) -> None:
+        # Callbacks may have armed the loop timer for their own (later) deadline while
+        # firing: the earliest bucket decides.
+        heap = self._heap
         if heap and (self._armed_index is None or heap[0] < self._armed_index):
             self._arm(heap[0])
 
