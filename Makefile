@@ -131,10 +131,12 @@ bench-load-build: build build-receiver
 	$(PY) -m pip install -q 'matplotlib>=3.8'
 
 # The whole scenario set against our server (server on CPU 0, generator on CPU 1); set
-# CENTRIFUGO_BIN to a Centrifugo binary built outside the repo to measure it side by side.
+# CENTRIFUGO_BIN to a Centrifugo binary built outside the repo to measure it side by side,
+# REPEAT=3 to run everything three times (the summary then shows medians and ranges).
 bench-load: bench-load-build system-deps
 	$(PY) -m benchmarks.load.suite --target ours \
-		$(if $(CENTRIFUGO_BIN),--target centrifugo=$(CENTRIFUGO_BIN)) $(if $(ONLY),--only $(ONLY))
+		$(if $(CENTRIFUGO_BIN),--target centrifugo=$(CENTRIFUGO_BIN)) $(if $(ONLY),--only $(ONLY)) \
+		$(if $(REPEAT),--repeat $(REPEAT))
 
 # ---- packaging and distribution ----
 # Outputs go to dist/ (sdist, wheels, the standalone binary, .deb, .rpm), scratch work to

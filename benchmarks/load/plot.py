@@ -19,6 +19,8 @@ def plot_steps(records: list[dict[str, Any]], path: str) -> None:
         offered = [s["offered"] for s in steps]
         peak = max(peak, *offered)
         name = record.get("label") or record["scenario"]
+        if any(r.get("run", 1) > 1 for r in records):
+            name += f" #{record.get('run', 1)}"
         top.plot(offered, [s["achieved"] for s in steps], marker="o", label=name)
         (line,) = bottom.plot(
             offered, [s["p99_ms"] for s in steps], marker="o", label=f"{name} p99"

@@ -2,6 +2,7 @@
 
     python -m benchmarks.load.suite [--target ours] [--target centrifugo=/path/to/centrifugo]
                                     [--only fanout,idle] [--out benchmarks/results/load]
+                                    [--repeat 3]
 
 Each scenario gets a freshly started server (so RSS and CPU belong to that scenario alone) on
 CPU 0, and the generator runs as ``python -m benchmarks.load`` on CPU 1. Results are written
@@ -224,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", default="", help="comma-separated scenario names")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "load"))
     p.add_argument("--quick", action="store_true", help="tiny sizes, to check the suite works")
+    p.add_argument(
+        "--repeat", type=int, default=1, help="run everything N times (the summary takes medians)"
+    )
     args = p.parse_args(argv)
     if len(os.sched_getaffinity(0)) < 2:
         raise SystemExit("the suite needs two CPUs: the server on CPU 0, the generator on CPU 1")
@@ -238,13 +242,21 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
+    results: dict[str, list[dict[str, Any]]] = {t.name: [] for t in targets}
+    extra = QUICK_ARGS if args.quick else ()
     with tempfile.TemporaryDirectory(prefix="load-suite-") as tmp:
-        for target in targets:
-            extra = QUICK_ARGS if args.quick else ()
-            records = [run_scenario(target, s, Path(tmp), extra) for s in scenarios]
-            with (out / f"{target.name}.jsonl").open("w") as f:
-                for record in records:
-                    f.write(json.dumps(record, separators=(",", ":")) + "\n")
+        # Repeats go round every target in turn, so a noisy minute on the shared machine
+        # hits one run of each rather than every run of one.
+        for run in range(1, args.repeat + 1):
+            for target in targets:
+                for scenario in scenarios:
+                    record = run_scenario(target, scenario, Path(tmp), extra)
+                    record["run"] = run
+                    results[target.name].append(record)
+    for name, records in results.items():
+        with (out / f"{name}.jsonl").open("w") as f:
+            for record in records:
+                f.write(json.dumps(record, separators=(",", ":")) + "\n")
     _plots(out)
     write_summary(out)
     print(f"done in {time.monotonic() - started:.0f} s; results in {out}", flush=True)

@@ -4,6 +4,7 @@ ours/Centrifugo ratio (oriented so that > 1.0 always means ours is better)."""
 from __future__ import annotations
 
 import json
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 
 from .scenarios import P99_LIMIT_MS, PLATEAU
 
-Records = dict[str, dict[str, dict[str, Any]]]  # target -> scenario -> record
+Records = dict[str, dict[str, list[dict[str, Any]]]]  # target -> scenario -> runs
 
 
 @dataclass(frozen=True)
@@ -123,22 +124,36 @@ def _load(out: Path) -> Records:
         for line in path.read_text().splitlines():
             if line:
                 record = json.loads(line)
-                records.setdefault(path.stem, {})[record["scenario"]] = record
+                runs = records.setdefault(path.stem, {}).setdefault(record["scenario"], [])
+                runs.append(record)
     return records
 
 
-def _cell(metric: Metric, record: dict[str, Any] | None) -> tuple[str, float | None]:
-    if record is None:
+def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run whose headline value is the median (the one to show details of)."""
+    key = "max_deliveries_per_s" if "max_deliveries_per_s" in runs[0] else None
+    if key is None:
+        return runs[0]
+    ordered = sorted(runs, key=lambda r: float(r[key]))
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def _cell(metric: Metric, runs: list[dict[str, Any]] | None) -> tuple[str, float | None]:
+    if not runs:
         return "—", None
-    value = metric.get(record)
-    if value is None:
+    values = [v for v in (metric.get(r) for r in runs) if v is not None]
+    if not values:
         return "not reached", None
+    value = statistics.median(values)
+    record = _median_run(runs)
     if metric.scenario == "fanout" and metric.label.endswith("at max (ms)"):
         at = record["at_max"]
         return f"{at['p50_ms']:.1f} / {at['p99_ms']:.1f} / {at['p999_ms']:.1f}", value
     text = metric.fmt.format(value)
     if "max deliveries" in metric.label and _capped(record):
         text = f"≥ {text} (top step)"
+    if len(runs) > 1:
+        text += f" [{metric.fmt.format(min(values))}–{metric.fmt.format(max(values))}]"
     if metric.meets is not None:
         text += " ✓" if metric.meets(value) else " ✗"
     return text, value
@@ -184,23 +199,30 @@ def write_summary(out: Path) -> None:
             if metric.compare:
                 shown = _ratio(metric, values.get("ours"), values.get("centrifugo"))
             if shown != "—" and "max deliveries" in metric.label:
-                if _capped(records["ours"].get(metric.scenario) or {}):
+                ours_runs = records["ours"].get(metric.scenario)
+                if ours_runs and _capped(_median_run(ours_runs)):
                     shown = f"≥ {shown}"
             row.append(shown)
         lines.append("| " + " | ".join(row) + " |")
-    note = (
+    repeats = max((len(runs) for t in records.values() for runs in t.values()), default=1)
+    medians = (
+        f"\nEach value is the median of {repeats} runs, [min–max] after it; the latency "
+        "details are those of the median run.\n"
+    )
+    ratios = (
         "\nRatios are oriented so that above 1.0 means ours is better: ours/Centrifugo for "
         "rates, Centrifugo/ours for latency, memory and CPU.\n"
     )
     commands = sorted(
         {
             r["command"].replace(f" --label {t}", "")
-            for t, rs in records.items()
-            for r in rs.values()
+            for t, by_scenario in records.items()
+            for runs in by_scenario.values()
+            for r in runs
             if "command" in r
         }
     )
-    body = "\n".join(lines) + "\n" + (note if compare else "")
+    body = "\n".join(lines) + "\n" + (medians if repeats > 1 else "") + (ratios if compare else "")
     body += (
         "\nGenerator commands, each run pinned to CPU 1 against freshly started server(s) "
         "pinned to CPU 0 (`taskset`); PORT is the server's port:\n\n"
@@ -216,8 +238,10 @@ def _ratio(metric: Metric, ours: float | None, theirs: float | None) -> str:
     return f"{ratio:.2f}"
 
 
-def _protobuf_ratio(records: dict[str, dict[str, Any]]) -> float | None:
-    json_run, pb_run = records.get("fanout"), records.get("fanout-protobuf")
-    if not json_run or not pb_run or not json_run["max_deliveries_per_s"]:
+def _protobuf_ratio(records: dict[str, list[dict[str, Any]]]) -> float | None:
+    json_runs, pb_runs = records.get("fanout"), records.get("fanout-protobuf")
+    if not json_runs or not pb_runs:
         return None
-    return float(pb_run["max_deliveries_per_s"]) / float(json_run["max_deliveries_per_s"])
+    json_max = statistics.median(float(r["max_deliveries_per_s"]) for r in json_runs)
+    pb_max = statistics.median(float(r["max_deliveries_per_s"]) for r in pb_runs)
+    return pb_max / json_max if json_max else None
