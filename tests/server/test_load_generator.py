@@ -126,3 +126,33 @@ def test_refused_token_fails_the_run(server: ServerProcess, receiver: str) -> No
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, timeout=60)
     assert done.returncode != 0
     assert b"5 of 5 connections failed" in done.stderr
+
+
+def test_suite_runs_repeats_and_summarises(tmp_path: Any) -> None:
+    """`make bench-load`'s driver: fresh pinned servers, repeats, JSON lines, plots, summary."""
+    if os.environ.get("CENTRIFUGO_FAST_NO_EXTENSIONS") == "1":
+        # The suite starts its own servers with the compiled twins whatever this pass uses.
+        pytest.skip("twin-independent: runs in the compiled pass")
+    if not _compiled_receiver_built():
+        if ci():
+            pytest.fail("the compiled receive loop is not built (make build-receiver)")
+        pytest.skip("the compiled receive loop is not built")
+    out = tmp_path / "load"
+    cmd = [sys.executable, "-m", "benchmarks.load.suite", "--quick", "--repeat", "2"]
+    cmd += ["--only", "fanout,idle,fanout-redis", "--out", str(out)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, timeout=300)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    records = [json.loads(line) for line in (out / "ours.jsonl").read_text().splitlines()]
+    assert sorted((r["scenario"], r["run"]) for r in records) == [
+        (scenario, run) for scenario in ("fanout", "fanout-redis", "idle") for run in (1, 2)
+    ]
+    for record in records:
+        if record["scenario"] != "idle":
+            assert record["max_deliveries_per_s"] > 0 and record["connections_lost"] == 0
+    assert all(r["command"].startswith("python -m benchmarks.load ") for r in records)
+    assert (out / "fanout.png").stat().st_size > 0
+    assert (out / "fanout-redis.png").stat().st_size > 0
+    summary = (out / "summary.md").read_text()
+    assert "median of 2 runs" in summary
+    assert "(a) fan-out, max deliveries/s" in summary
