@@ -126,9 +126,8 @@ bench: build
 build-receiver: deps
 	cd benchmarks/load && ../../$(VENV)/bin/cythonize -3 -q -i _receiver.pyx
 
-# End-to-end load: the receive loop and matplotlib for the plots.
+# End-to-end load: the receive loop (matplotlib for the plots comes with the dev extras).
 bench-load-build: build build-receiver
-	$(PY) -m pip install -q 'matplotlib>=3.8'
 
 # The whole scenario set against our server (server on CPU 0, generator on CPU 1); set
 # CENTRIFUGO_BIN to a Centrifugo binary built outside the repo to measure it side by side,
