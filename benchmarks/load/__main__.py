@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import json
+import socket
 import sys
 import time
 from typing import Any
@@ -58,6 +60,51 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+#: What one run may ask for at most: a benchmark of this machine, not a stress tool.
+LIMITS = {
+    "subscribers": 50_000,
+    "channels": 50_000,
+    "connections": 50_000,
+    "concurrency": 2_000,
+    "size": 65_536,
+    "step_seconds": 60.0,
+    "idle_seconds": 300.0,
+    "rounds": 10,
+}
+MAX_STEPS = 20
+MAX_OFFERED = 5_000_000
+
+
+def _loopback_only(p: argparse.ArgumentParser, url: str) -> None:
+    host = urlsplit(url).hostname
+    if not host:
+        p.error(f"no host in {url!r}")
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except socket.gaierror as exc:
+        p.error(f"cannot resolve {host!r}: {exc}")
+    for info in infos:
+        address = str(info[4][0]).split("%", 1)[0]
+        if not ipaddress.ip_address(address).is_loopback:
+            p.error(f"loopback targets only: {host} is {address}")
+
+
+def _check_bounds(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse non-loopback targets and runs beyond LIMITS (argparse-style errors)."""
+    for url in [*args.url, args.api]:
+        _loopback_only(p, url)
+    for name, limit in LIMITS.items():
+        value = getattr(args, name)
+        if not 0 < value <= limit:
+            p.error(f"--{name.replace('_', '-')} must be in (0, {limit}], not {value}")
+    steps = [s for s in args.steps.split(",") if s]
+    if len(steps) > MAX_STEPS:
+        p.error(f"at most {MAX_STEPS} steps")
+    for step in steps:
+        if not step.isdigit() or not 0 < int(step) <= MAX_OFFERED:
+            p.error(f"a step is an offered rate in (0, {MAX_OFFERED}] deliveries/s, not {step!r}")
+
+
 def _server_pids(urls: list[str]) -> list[int]:
     pids = []
     for url in urls:
@@ -70,7 +117,9 @@ def _server_pids(urls: list[str]) -> list[int]:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    _check_bounds(parser, args)
     procstat.raise_fd_limit()
     opts = Options(
         urls=args.url,

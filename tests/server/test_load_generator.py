@@ -156,3 +156,23 @@ def test_suite_runs_repeats_and_summarises(tmp_path: Any) -> None:
     summary = (out / "summary.md").read_text()
     assert "median of 2 runs" in summary
     assert "(a) fan-out, max deliveries/s" in summary
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--url", "ws://192.0.2.1:8000/connection/websocket"], "loopback targets only"),
+        (["--connections", "1000000"], "--connections must be in (0, 50000]"),
+        (["--idle-seconds", "0"], "--idle-seconds must be in"),
+        (["--steps", "1000,nan"], "a step is an offered rate"),
+    ],
+)
+def test_generator_refuses_remote_targets_and_unbounded_runs(args: list[str], message: str) -> None:
+    """Loopback only and bounded in count and time, before any connection is made."""
+    cmd = [sys.executable, "-m", "benchmarks.load", "idle"]
+    cmd += ["--url", "ws://127.0.0.1:9/connection/websocket", "--api", "http://127.0.0.1:9/api"]
+    cmd += ["--key", "k", *args]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, timeout=60)
+    assert done.returncode == 2
+    assert message in done.stderr.decode()
