@@ -253,14 +253,24 @@ def main(argv: list[str] | None = None) -> int:
                     record = run_scenario(target, scenario, Path(tmp), extra)
                     record["run"] = run
                     results[target.name].append(record)
+    ran = {s.name for s in scenarios}
     for name, records in results.items():
-        with (out / f"{name}.jsonl").open("w") as f:
-            for record in records:
+        path = out / f"{name}.jsonl"
+        # A partial run (--only) replaces those scenarios and keeps the others' results.
+        kept = [r for r in _read_jsonl(path) if r.get("scenario") not in ran]
+        with path.open("w") as f:
+            for record in kept + records:
                 f.write(json.dumps(record, separators=(",", ":")) + "\n")
     _plots(out)
     write_summary(out)
     print(f"done in {time.monotonic() - started:.0f} s; results in {out}", flush=True)
     return 0
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line]
 
 
 def _plots(out: Path) -> None:

@@ -156,6 +156,14 @@ def test_suite_runs_repeats_and_summarises(tmp_path: Any) -> None:
     summary = (out / "summary.md").read_text()
     assert "median of 2 runs" in summary
     assert "(a) fan-out, max deliveries/s" in summary
+    # A partial re-run replaces its scenario's runs and keeps the others'.
+    cmd = [sys.executable, "-m", "benchmarks.load.suite", "--quick", "--only", "idle"]
+    done = subprocess.run([*cmd, "--out", str(out)], cwd=ROOT, env=env, timeout=120)
+    assert done.returncode == 0
+    records = [json.loads(line) for line in (out / "ours.jsonl").read_text().splitlines()]
+    assert sorted((r["scenario"], r["run"]) for r in records) == [
+        ("fanout", 1), ("fanout", 2), ("fanout-redis", 1), ("fanout-redis", 2), ("idle", 1)
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize(
