@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 
-from .. import codes
 from ..codes import Disconnect
 from ..core.client import Client
 from ..core.fanout import Writer
@@ -13,6 +12,7 @@ from ..core.node import Node
 from ..protocol.codec import Codec
 from ..protocol.deflate import DeflateParams
 from .websocket import WebSocketConnection, encode_message
+from .ws_keepalive import NativeKeepalive
 
 
 def websocket_encoding_key(node: Node, codec: Codec, deflate: DeflateParams | None = None) -> int:
@@ -56,8 +56,7 @@ class WebSocketClientTransport:
         self.conn: WebSocketConnection | None = None
         self.client: Client | None = None
         self.writer: Writer
-        self._pong_pending = False
-        self._ping_generation = 0
+        self._keepalive: NativeKeepalive | None = None
 
     # ---- MessageHandler ----
 
@@ -65,29 +64,14 @@ class WebSocketClientTransport:
         self.conn = conn
         self.writer = conn.writer
         self.client = Client(self.node, self, self.codec)
-        if not self.app_level_ping and self.node.config.client.ping_interval > 0:
+        if not self.app_level_ping:
             # cf_ws_frame_ping_pong=true: keep-alive with WebSocket ping/pong frames instead.
-            self.node.timers.call_later(self.node.config.client.ping_interval, self._native_ping)
-
-    def _native_ping(self) -> None:
-        conn, client = self.conn, self.client
-        if conn is None or client is None or not conn.is_open:
-            return
-        cfg = self.node.config.client
-        self._pong_pending = True
-        self._ping_generation += 1
-        generation = self._ping_generation
-        conn.ping()
-        if cfg.pong_timeout > 0:
-            self.node.timers.call_later(cfg.pong_timeout, lambda: self._check_pong(generation))
-        self.node.timers.call_later(cfg.ping_interval, self._native_ping)
-
-    def _check_pong(self, generation: int) -> None:
-        if self._pong_pending and generation == self._ping_generation and self.client:
-            self.client.disconnect(codes.DISCONNECT_NO_PONG)
+            self._keepalive = NativeKeepalive(self.node, conn, self.client)
+            self._keepalive.start()
 
     def on_pong(self, payload: bytes) -> None:
-        self._pong_pending = False
+        if self._keepalive is not None:
+            self._keepalive.pong()
 
     def on_message(self, opcode: int, payload: memoryview) -> None:
         if self.client is not None:

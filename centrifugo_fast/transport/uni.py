@@ -37,6 +37,7 @@ from .cors import (
 )
 from .http import Request, StreamResponse
 from .websocket import WebSocketConnection, encode_message
+from .ws_keepalive import NativeKeepalive
 
 _connect_request = msgspec.json.Decoder(ConnectRequest | None)
 
@@ -171,8 +172,7 @@ class UniWebSocketClientTransport:
         self.client: Client | None = None
         self.writer: Writer
         self._started = False
-        self._pong_pending = False
-        self._ping_generation = 0
+        self._keepalive: NativeKeepalive | None = None
 
     # ---- MessageHandler ----
 
@@ -180,9 +180,8 @@ class UniWebSocketClientTransport:
         self.conn = conn
         self.writer = conn.writer
         self.client = Client(self.node, self, UNI_JSON)
-        interval = self.node.config.client.ping_interval
-        if interval > 0:
-            self.node.timers.call_later(interval, self._native_ping)
+        self._keepalive = NativeKeepalive(self.node, conn, self.client)
+        self._keepalive.start()
         if self._connect_query is not None:
             self._connect(self._connect_query.encode())
 
@@ -207,7 +206,8 @@ class UniWebSocketClientTransport:
         client.handle_commands(_connect_batch(request))
 
     def on_pong(self, payload: bytes) -> None:
-        self._pong_pending = False
+        if self._keepalive is not None:
+            self._keepalive.pong()
 
     def on_close(self, code: int, reason: str) -> None:
         if self.client is not None:
@@ -216,23 +216,6 @@ class UniWebSocketClientTransport:
     def on_writer_failure(self, reason: int) -> None:
         if self.client is not None:
             self.client.on_writer_failure(reason)
-
-    def _native_ping(self) -> None:
-        conn, client = self.conn, self.client
-        if conn is None or client is None or not conn.is_open:
-            return
-        cfg = self.node.config.client
-        self._pong_pending = True
-        self._ping_generation += 1
-        generation = self._ping_generation
-        conn.ping()
-        if cfg.pong_timeout > 0:
-            self.node.timers.call_later(cfg.pong_timeout, lambda: self._check_pong(generation))
-        self.node.timers.call_later(cfg.ping_interval, self._native_ping)
-
-    def _check_pong(self, generation: int) -> None:
-        if self._pong_pending and generation == self._ping_generation and self.client:
-            self.client.disconnect(codes.DISCONNECT_NO_PONG)
 
     # ---- core.Transport ----
 
