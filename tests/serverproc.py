@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -178,3 +179,23 @@ def running_server(extra: dict[str, Any] | None = None) -> Iterator[ServerProces
         yield server
     finally:
         server.close()
+
+
+def api_call(server: ServerProcess, method: str, body: dict[str, Any]) -> dict[str, Any]:
+    """POST one server API call with the test key; the decoded JSON answer."""
+    req = urllib.request.Request(
+        f"{server.api_url}/{method}", data=json.dumps(body).encode(), headers={"X-API-Key": API_KEY}
+    )
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        result: dict[str, Any] = json.load(resp)
+        return result
+
+
+def wait_subscribers(server: ServerProcess, channel: str, timeout: float = 5.0) -> None:
+    """Wait until `channel` has a subscriber (the `channels` API method lists it)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if channel in api_call(server, "channels", {})["result"]["channels"]:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"no subscriber in {channel}")

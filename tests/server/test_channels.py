@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from typing import Any
 
 import pytest
 
 from centrifugo_fast.auth.jwt import make_token
-from tests.serverproc import API_KEY, SECRET, ServerProcess
+from tests.serverproc import SECRET, ServerProcess, api_call
 from tests.wsclient import RawWebSocket
 
 NAMESPACES: list[dict[str, Any]] = [
@@ -79,17 +77,6 @@ def _code(reply: dict[str, Any]) -> int | None:
     return None if error is None else int(error["code"])
 
 
-def _api(srv: ServerProcess, method: str, body: dict[str, Any]) -> dict[str, Any]:
-    req = urllib.request.Request(
-        f"{srv.api_url}/{method}",
-        data=json.dumps(body).encode(),
-        headers={"X-API-Key": API_KEY},
-    )
-    with urllib.request.urlopen(req, timeout=5) as resp:
-        result: dict[str, Any] = json.load(resp)
-        return result
-
-
 def test_user_limited_channel(srv: ServerProcess) -> None:
     assert _sub(_client(srv, "7"), "dm:chat#7,9") == {"id": 2, "subscribe": {}}
     assert _sub(_client(srv, "9"), "dm:chat#7,9") == {"id": 2, "subscribe": {}}
@@ -148,8 +135,8 @@ def test_publication_data_format(srv: ServerProcess) -> None:
     assert _code(ws.reply(2)) == 107
     ws.send_json({"id": 3, "publish": {"channel": "fmt:x", "data": {"ok": True}}})
     assert ws.reply(3) == {"id": 3, "publish": {}}
-    assert _api(srv, "publish", {"channel": "fmt:x", "data": "str"})["error"]["code"] == 107
-    assert _api(srv, "publish", {"channel": "bin:x", "b64data": ""}) == {"result": {}}
+    assert api_call(srv, "publish", {"channel": "fmt:x", "data": "str"})["error"]["code"] == 107
+    assert api_call(srv, "publish", {"channel": "bin:x", "b64data": ""}) == {"result": {}}
 
 
 def test_presence_permission_order(srv: ServerProcess) -> None:
@@ -174,7 +161,9 @@ def test_personal_channel_subscription(srv: ServerProcess) -> None:
     ws = _client(srv, "42")
     # The personal channel arrived in the connect reply's subs (checked via a duplicate).
     assert _code(_sub(ws, "personal:#42")) == 105
-    assert _api(srv, "publish", {"channel": "personal:#42", "data": {"note": 1}}) == {"result": {}}
+    assert api_call(srv, "publish", {"channel": "personal:#42", "data": {"note": 1}}) == {
+        "result": {}
+    }
     assert ws.push() == {"channel": "personal:#42", "pub": {"data": {"note": 1}}}
     anon = RawWebSocket(srv.host, srv.port).open()
     assert "subs" not in anon.connect()["connect"]  # anonymous users have none

@@ -8,7 +8,7 @@ import urllib.request
 from typing import Any
 
 from centrifugo_fast.auth.jwt import make_token
-from tests.serverproc import API_KEY, SECRET, ServerProcess
+from tests.serverproc import API_KEY, SECRET, ServerProcess, api_call
 from tests.wsclient import RawWebSocket
 
 
@@ -17,18 +17,6 @@ def _connected(server: ServerProcess, user: str = "u1", **claims: Any) -> RawWeb
     reply = ws.connect(make_token(SECRET, user, 3600, extra=claims or None))
     assert "connect" in reply, reply
     return ws
-
-
-def _api(server: ServerProcess, method: str, body: dict[str, Any]) -> dict[str, Any]:
-    req = urllib.request.Request(
-        f"{server.api_url}/{method}",
-        data=json.dumps(body).encode(),
-        headers={"X-API-Key": API_KEY},
-        method="POST",
-    )
-    with urllib.request.urlopen(req, timeout=5) as resp:
-        result: dict[str, Any] = json.load(resp)
-        return result
 
 
 def _subscribe(ws: RawWebSocket, channel: str, cmd_id: int = 2) -> dict[str, Any]:
@@ -151,8 +139,8 @@ def test_unsubscribe_stops_delivery(server: ServerProcess) -> None:
     assert ws.reply(4) == {"id": 4, "unsubscribe": {}}
     ws.send_json({"id": 5, "unsubscribe": {"channel": "never-subscribed"}})
     assert ws.reply(5) == {"id": 5, "unsubscribe": {}}
-    _api(server, "publish", {"channel": "news", "data": {"n": 1}})
-    _api(server, "publish", {"channel": "other", "data": {"n": 2}})
+    api_call(server, "publish", {"channel": "news", "data": {"n": 1}})
+    api_call(server, "publish", {"channel": "other", "data": {"n": 2}})
     assert ws.push() == {"channel": "other", "pub": {"data": {"n": 2}}}
 
 
@@ -188,7 +176,7 @@ def test_token_channels_are_server_side_subscriptions(server: ServerProcess) -> 
     reply = ws.connect(token)
     assert reply["connect"]["subs"] == {"news": {}, "chat:9": {}}
     assert _subscribe(ws, "news")["error"]["code"] == 105
-    _api(server, "publish", {"channel": "chat:9", "data": {"x": 1}})
+    api_call(server, "publish", {"channel": "chat:9", "data": {"x": 1}})
     assert ws.push() == {"channel": "chat:9", "pub": {"data": {"x": 1}}}
 
 

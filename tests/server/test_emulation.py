@@ -23,7 +23,13 @@ from centrifugo_fast.protocol.messages import (
     SubscribeRequest,
 )
 from tests.httpstream import HttpStreamClient, close_all
-from tests.serverproc import API_KEY, SECRET, ServerProcess, running_server
+from tests.serverproc import (
+    SECRET,
+    ServerProcess,
+    api_call,
+    running_server,
+    wait_subscribers,
+)
 
 EMULATION = {
     "http_stream": {"enabled": True},
@@ -47,15 +53,6 @@ def server() -> Iterator[ServerProcess]:
 def _close_streams() -> Iterator[None]:
     yield
     close_all()
-
-
-def _api(srv: ServerProcess, method: str, body: dict[str, Any]) -> dict[str, Any]:
-    req = urllib.request.Request(
-        f"{srv.api_url}/{method}", data=json.dumps(body).encode(), headers={"X-API-Key": API_KEY}
-    )
-    with urllib.request.urlopen(req, timeout=5) as resp:
-        result: dict[str, Any] = json.loads(resp.read())
-        return result
 
 
 def _client(srv: ServerProcess, **kwargs: Any) -> HttpStreamClient:
@@ -90,18 +87,8 @@ def _http_stream(
     return stream, reply["connect"]
 
 
-def _wait_subscribers(srv: ServerProcess, channel: str, count: int = 1) -> None:
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        channels = _api(srv, "channels", {})["result"]["channels"]
-        if channels.get(channel, {}).get("num_clients", 0) >= count:
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"no subscriber in {channel}")
-
-
 def _num_clients(srv: ServerProcess) -> int:
-    nodes = _api(srv, "info", {})["result"]["nodes"]
+    nodes = api_call(srv, "info", {})["result"]["nodes"]
     return int(sum(n["num_clients"] for n in nodes))
 
 
@@ -116,7 +103,7 @@ def test_http_stream_json_round_trip(server: ServerProcess) -> None:
     post = _emulate(server, connect["session"], connect["node"], subscribe)
     assert post.status == 204 and post.read_body() == b""
     assert stream.read_json() == {"id": 2, "subscribe": {}}
-    _api(server, "publish", {"channel": "chat:emu", "data": {"n": 1}})
+    api_call(server, "publish", {"channel": "chat:emu", "data": {"n": 1}})
     assert stream.read_json() == {"push": {"channel": "chat:emu", "pub": {"data": {"n": 1}}}}
     # Two commands in one emulation request, newline-joined as the SDKs batch them.
     batch = "\n".join(
@@ -152,7 +139,7 @@ def test_no_pong_ends_the_stream_with_a_disconnect_push(server: ServerProcess) -
 
 def test_api_disconnect_is_a_push_then_the_end(server: ServerProcess) -> None:
     stream, _ = _http_stream(server, "to-kick")
-    _api(server, "disconnect", {"user": "to-kick"})
+    api_call(server, "disconnect", {"user": "to-kick"})
     assert stream.read_json() == {
         "push": {"disconnect": {"code": 3503, "reason": "force disconnect"}}
     }
@@ -187,7 +174,7 @@ def test_http_stream_protobuf(server: ServerProcess) -> None:
     assert post.request("POST", "/emulation", body, pb_type) == 204
     reply = read_reply()
     assert reply.id == 2 and reply.subscribe is not None
-    _api(server, "publish", {"channel": "pbchan", "data": {"n": 1}})
+    api_call(server, "publish", {"channel": "pbchan", "data": {"n": 1}})
     reply = read_reply()
     assert reply.push is not None and reply.push.pub is not None
     assert json.loads(bytes(reply.push.pub.data)) == {"n": 1}
@@ -219,7 +206,7 @@ def test_sse_get_and_post(server: ServerProcess) -> None:
     sub = json.dumps({"id": 2, "subscribe": {"channel": "ssechan"}})
     assert _emulate(server, result["session"], result["node"], sub).status == 204
     assert stream.read_event() == {"id": 2, "subscribe": {}}
-    _api(server, "publish", {"channel": "ssechan", "data": {"line1": "a\nb"}})
+    api_call(server, "publish", {"channel": "ssechan", "data": {"line1": "a\nb"}})
     assert stream.read_event() == {
         "push": {"channel": "ssechan", "pub": {"data": {"line1": "a\nb"}}}
     }
@@ -331,7 +318,7 @@ def test_slow_reader_is_cut_and_freed(make_server: Any) -> None:
     connect = slow.read_json()["connect"]
     sub = json.dumps({"id": 2, "subscribe": {"channel": "firehose"}})
     assert _emulate(srv, connect["session"], connect["node"], sub).status == 204
-    _wait_subscribers(srv, "firehose")
+    wait_subscribers(srv, "firehose")
     blob = "x" * 32000
     stop = threading.Event()
 
@@ -339,7 +326,7 @@ def test_slow_reader_is_cut_and_freed(make_server: Any) -> None:
         for n in range(200):
             if stop.is_set():
                 return
-            _api(srv, "publish", {"channel": "firehose", "data": {"n": n, "blob": blob}})
+            api_call(srv, "publish", {"channel": "firehose", "data": {"n": n, "blob": blob}})
 
     publisher = threading.Thread(target=publish, daemon=True)
     publisher.start()
@@ -349,7 +336,7 @@ def test_slow_reader_is_cut_and_freed(make_server: Any) -> None:
     stop.set()
     publisher.join(10)
     assert _num_clients(srv) == 0
-    assert "slow" not in json.dumps(_api(srv, "channels", {}))  # the subscription is gone
+    assert "slow" not in json.dumps(api_call(srv, "channels", {}))  # the subscription is gone
     slow.expect_closed()
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 import threading
 import time
@@ -13,7 +12,7 @@ from typing import Any
 import pytest
 
 from centrifugo_fast.auth.jwt import make_token
-from tests.serverproc import API_KEY, SECRET, ServerProcess
+from tests.serverproc import SECRET, ServerProcess, api_call
 from tests.wsclient import RawWebSocket
 
 NAMESPACES: list[dict[str, Any]] = [
@@ -86,15 +85,6 @@ def srv() -> Any:
     yield from running_server(CONFIG)
 
 
-def _api(srv: ServerProcess, method: str, body: dict[str, Any]) -> dict[str, Any]:
-    req = urllib.request.Request(
-        f"{srv.api_url}/{method}", data=json.dumps(body).encode(), headers={"X-API-Key": API_KEY}
-    )
-    with urllib.request.urlopen(req, timeout=5) as resp:
-        result: dict[str, Any] = json.load(resp)
-        return result
-
-
 def _client(srv: ServerProcess, user: str = "u1", **connect: Any) -> RawWebSocket:
     ws = RawWebSocket(srv.host, srv.port).open()
     reply = ws.connect(make_token(SECRET, user, 3600), **connect)
@@ -109,7 +99,7 @@ def _sub(ws: RawWebSocket, channel: str, cmd_id: int = 2, **fields: Any) -> dict
 
 def _publish(srv: ServerProcess, channel: str, n: int) -> list[dict[str, Any]]:
     return [
-        _api(srv, "publish", {"channel": channel, "data": {"n": i}})["result"] for i in range(n)
+        api_call(srv, "publish", {"channel": channel, "data": {"n": i}})["result"] for i in range(n)
     ]
 
 
@@ -124,7 +114,7 @@ def test_publish_returns_stream_position(srv: ServerProcess) -> None:
     first, second = _publish(srv, "hist:pos", 2)
     assert first["offset"] == 1 and second["offset"] == 2
     assert len(first["epoch"]) == 8 and first["epoch"] == second["epoch"]
-    assert _api(srv, "publish", {"channel": "plain", "data": {}}) == {"result": {}}
+    assert api_call(srv, "publish", {"channel": "plain", "data": {}}) == {"result": {}}
 
 
 def test_publications_carry_offsets_and_epoch_on_the_first(srv: ServerProcess) -> None:
@@ -168,32 +158,32 @@ def test_client_history_command(srv: ServerProcess) -> None:
 
 def test_history_size_trims_and_api_history(srv: ServerProcess) -> None:
     epoch = _publish(srv, "hist:trim", 15)[0]["epoch"]
-    result = _api(srv, "history", {"channel": "hist:trim", "limit": -1})["result"]
+    result = api_call(srv, "history", {"channel": "hist:trim", "limit": -1})["result"]
     assert [p["offset"] for p in result["publications"]] == list(range(6, 16))
     assert (result["offset"], result["epoch"]) == (15, epoch)
     assert result["publications"][0]["data"] == {"n": 5}
-    wrong = _api(srv, "history", {"channel": "hist:trim", "since": {"offset": 3, "epoch": "x"}})
+    wrong = api_call(srv, "history", {"channel": "hist:trim", "since": {"offset": 3, "epoch": "x"}})
     assert wrong["error"]["code"] == 112
-    assert _api(srv, "history", {"channel": "plain"})["error"]["code"] == 108
+    assert api_call(srv, "history", {"channel": "plain"})["error"]["code"] == 108
 
 
 def test_history_remove_keeps_position(srv: ServerProcess) -> None:
     epoch = _publish(srv, "hist:rm", 3)[0]["epoch"]
-    assert _api(srv, "history_remove", {"channel": "hist:rm"}) == {"result": {}}
-    result = _api(srv, "history", {"channel": "hist:rm", "limit": -1})["result"]
+    assert api_call(srv, "history_remove", {"channel": "hist:rm"}) == {"result": {}}
+    result = api_call(srv, "history", {"channel": "hist:rm", "limit": -1})["result"]
     assert result == {"publications": [], "offset": 3, "epoch": epoch}
-    assert _api(srv, "publish", {"channel": "hist:rm", "data": 1})["result"]["offset"] == 4
+    assert api_call(srv, "publish", {"channel": "hist:rm", "data": 1})["result"]["offset"] == 4
 
 
 def test_skip_history_and_idempotency(srv: ServerProcess) -> None:
     _publish(srv, "hist:idem", 1)
-    skipped = _api(srv, "publish", {"channel": "hist:idem", "data": 1, "skip_history": True})
+    skipped = api_call(srv, "publish", {"channel": "hist:idem", "data": 1, "skip_history": True})
     assert skipped == {"result": {}}
     body = {"channel": "hist:idem", "data": {"pay": 1}, "idempotency_key": "order-42"}
-    first = _api(srv, "publish", body)["result"]
-    again = _api(srv, "publish", body)["result"]
+    first = api_call(srv, "publish", body)["result"]
+    again = api_call(srv, "publish", body)["result"]
     assert first == again and first["offset"] == 2
-    result = _api(srv, "history", {"channel": "hist:idem", "limit": -1})["result"]
+    result = api_call(srv, "history", {"channel": "hist:idem", "limit": -1})["result"]
     assert [p["offset"] for p in result["publications"]] == [1, 2]  # one copy only
 
 
@@ -202,7 +192,7 @@ def test_history_ttl_clears_items_but_keeps_position(srv: ServerProcess) -> None
     deadline = time.monotonic() + 4  # history_ttl 1s; expiry runs once a second
     result: dict[str, Any] = {}
     while time.monotonic() < deadline:
-        result = _api(srv, "history", {"channel": "short:ttl", "limit": -1})["result"]
+        result = api_call(srv, "history", {"channel": "short:ttl", "limit": -1})["result"]
         if not result["publications"]:
             break
         time.sleep(0.1)
@@ -213,7 +203,7 @@ def test_history_ttl_clears_items_but_keeps_position(srv: ServerProcess) -> None
 
 
 def _position(srv: ServerProcess, channel: str) -> tuple[int, str]:
-    result = _api(srv, "history", {"channel": channel})["result"]
+    result = api_call(srv, "history", {"channel": channel})["result"]
     return result["offset"], result["epoch"]
 
 
@@ -301,7 +291,7 @@ def test_new_epoch_gives_positioned_subscribers_insufficient_state(srv: ServerPr
     first = _sub(ws, "short:pos")["subscribe"]
     assert first["positioned"] is True
     time.sleep(3.5)  # meta TTL 2s + one expiry tick: the next publish starts a new epoch
-    new_epoch = _api(srv, "publish", {"channel": "short:pos", "data": 1})["result"]["epoch"]
+    new_epoch = api_call(srv, "publish", {"channel": "short:pos", "data": 1})["result"]["epoch"]
     assert new_epoch != first["epoch"]
     assert ws.push() == {
         "channel": "short:pos",
@@ -334,7 +324,7 @@ def test_publishing_while_clients_resubscribe_never_loses_or_repeats(make_server
     def publisher() -> None:
         n = 0
         while not stop.is_set():
-            _api(srv, "publish", {"channel": channel, "data": {"n": n}})
+            api_call(srv, "publish", {"channel": channel, "data": {"n": n}})
             n += 1
 
     thread = threading.Thread(target=publisher, daemon=True)
@@ -370,12 +360,12 @@ def test_presence_and_stats(srv: ServerProcess) -> None:
     c = _client(srv, "bob")
     for ws in (a, b, c):
         _sub(ws, "room:p")
-    result = _api(srv, "presence", {"channel": "room:p"})["result"]["presence"]
+    result = api_call(srv, "presence", {"channel": "room:p"})["result"]["presence"]
     users = sorted(info["user"] for info in result.values())
     assert users == ["alice", "bob", "bob"]
     assert all(client == info["client"] for client, info in result.items())
     ids = list(result)
-    assert _api(srv, "presence_stats", {"channel": "room:p"})["result"] == {
+    assert api_call(srv, "presence_stats", {"channel": "room:p"})["result"] == {
         "num_clients": 3,
         "num_users": 2,
     }
@@ -387,7 +377,7 @@ def test_presence_and_stats(srv: ServerProcess) -> None:
     deadline = time.monotonic() + 5
     stats: dict[str, Any] = {}
     while time.monotonic() < deadline:
-        stats = _api(srv, "presence_stats", {"channel": "room:p"})["result"]
+        stats = api_call(srv, "presence_stats", {"channel": "room:p"})["result"]
         if stats["num_clients"] == 1:
             break
         time.sleep(0.05)
@@ -413,7 +403,7 @@ def test_join_leave_opt_in(srv: ServerProcess) -> None:
     leave = watcher.push()
     assert leave["leave"]["info"]["user"] == "j"
     # The quiet subscriber got neither: its next push is an ordinary publication.
-    _api(srv, "publish", {"channel": "room:jl", "data": {"x": 1}})
+    api_call(srv, "publish", {"channel": "room:jl", "data": {"x": 1}})
     assert quiet.push() == {"channel": "room:jl", "pub": {"data": {"x": 1}}}
 
 
@@ -445,11 +435,11 @@ def test_client_gone_mid_recovery_and_huge_limits(srv: ServerProcess) -> None:
     watcher = _client(srv)
     result = _sub(watcher, "rec:gone", recover=True, offset=offset - 3, epoch=epoch)
     assert [p["offset"] for p in result["subscribe"]["publications"]] == [13, 14, 15]
-    huge = _api(srv, "history", {"channel": "rec:gone", "limit": 2**31 - 1})["result"]
+    huge = api_call(srv, "history", {"channel": "rec:gone", "limit": 2**31 - 1})["result"]
     assert len(huge["publications"]) == 15
     with pytest.raises(urllib.error.HTTPError) as exc:  # limit is an int32, as in Centrifugo
-        _api(srv, "history", {"channel": "rec:gone", "limit": 2**40})
+        api_call(srv, "history", {"channel": "rec:gone", "limit": 2**40})
     assert exc.value.code == 400
     exc.value.close()
-    stats = _api(srv, "info", {})["result"]["nodes"][0]
+    stats = api_call(srv, "info", {})["result"]["nodes"][0]
     assert stats["num_clients"] >= 1 and srv.alive()

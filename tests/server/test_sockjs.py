@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,7 +12,13 @@ import pytest
 
 from centrifugo_fast.auth.jwt import make_token
 from tests.httpstream import HttpStreamClient, close_all
-from tests.serverproc import API_KEY, SECRET, ServerProcess, running_server
+from tests.serverproc import (
+    SECRET,
+    ServerProcess,
+    api_call,
+    running_server,
+    wait_subscribers,
+)
 from tests.wsclient import RawWebSocket
 
 PREFIX = "/connection/sockjs"
@@ -28,24 +33,6 @@ def server() -> Iterator[ServerProcess]:
 def _close_streams() -> Iterator[None]:
     yield
     close_all()
-
-
-def _api(srv: ServerProcess, method: str, body: dict[str, Any]) -> dict[str, Any]:
-    req = urllib.request.Request(
-        f"{srv.api_url}/{method}", data=json.dumps(body).encode(), headers={"X-API-Key": API_KEY}
-    )
-    with urllib.request.urlopen(req, timeout=5) as resp:
-        result: dict[str, Any] = json.loads(resp.read())
-        return result
-
-
-def _wait_subscribers(srv: ServerProcess, channel: str) -> None:
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        if channel in _api(srv, "channels", {})["result"]["channels"]:
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"no subscriber in {channel}")
 
 
 def _connect_message(user: str) -> str:
@@ -98,14 +85,14 @@ def test_xhr_polling_session(server: ServerProcess) -> None:
     assert _send(server, sid, subscribe) == 204
     assert _messages(_poll(server, sid).rstrip(b"\n")) == [{"id": 2, "subscribe": {}}]
     # A publication while no poll is open waits in the session.
-    _api(server, "publish", {"channel": "sockjs-poll", "data": {"text": "100% ok"}})
+    api_call(server, "publish", {"channel": "sockjs-poll", "data": {"text": "100% ok"}})
     time.sleep(0.1)
     frames = _poll(server, sid)
     assert _messages(frames.rstrip(b"\n")) == [
         {"push": {"channel": "sockjs-poll", "pub": {"data": {"text": "100% ok"}}}}
     ]
     # A server disconnect while no poll is open: the next poll gets the close frame.
-    _api(server, "disconnect", {"user": "p1"})
+    api_call(server, "disconnect", {"user": "p1"})
     time.sleep(0.1)
     assert _poll(server, sid) == b'c[3503,"force disconnect"]\n'
     assert _poll(server, sid) == b'c[3503,"force disconnect"]\n'
@@ -126,11 +113,11 @@ def test_xhr_streaming_and_another_connection(server: ServerProcess) -> None:
     subscribe = json.dumps({"id": 2, "subscribe": {"channel": "sockjs-stream"}})
     assert _send(server, sid, subscribe) == 204
     assert _messages(stream.read_line()) == [{"id": 2, "subscribe": {}}]
-    _api(server, "publish", {"channel": "sockjs-stream", "data": {"n": 1}})
+    api_call(server, "publish", {"channel": "sockjs-stream", "data": {"n": 1}})
     assert _messages(stream.read_line()) == [
         {"push": {"channel": "sockjs-stream", "pub": {"data": {"n": 1}}}}
     ]
-    _api(server, "disconnect", {"user": "s1"})
+    api_call(server, "disconnect", {"user": "s1"})
     assert stream.read_line() == b'c[3503,"force disconnect"]'
     assert stream.expect_end() == b""
 
@@ -148,7 +135,7 @@ def test_eventsource(server: ServerProcess) -> None:
     subscribe = json.dumps({"id": 2, "subscribe": {"channel": "sockjs-es"}})
     assert _send(server, sid, subscribe) == 204
     stream.read_until(b"\r\n\r\n")
-    _api(server, "publish", {"channel": "sockjs-es", "data": {"p": "50%"}})
+    api_call(server, "publish", {"channel": "sockjs-es", "data": {"p": "50%"}})
     event = stream.read_until(b"\r\n\r\n")
     # sockjs-client runs decodeURI on every event: a literal % travels as %25.
     assert b"50%25" in event and b'50%"' not in event
@@ -164,12 +151,12 @@ def test_websocket_kind(server: ServerProcess) -> None:
         1, json.dumps(json.dumps({"id": 2, "subscribe": {"channel": "sockjs-ws"}})).encode()
     )
     assert _messages(ws.recv_frame()[1]) == [{"id": 2, "subscribe": {}}]
-    _wait_subscribers(server, "sockjs-ws")
-    _api(server, "publish", {"channel": "sockjs-ws", "data": "x"})
+    wait_subscribers(server, "sockjs-ws")
+    api_call(server, "publish", {"channel": "sockjs-ws", "data": "x"})
     assert _messages(ws.recv_frame()[1]) == [
         {"push": {"channel": "sockjs-ws", "pub": {"data": "x"}}}
     ]
-    _api(server, "disconnect", {"user": "w1"})
+    api_call(server, "disconnect", {"user": "w1"})
     assert ws.recv_frame() == (1, b'c[3503,"force disconnect"]')
     assert ws.recv_close() == (3503, "force disconnect")
 

@@ -16,7 +16,13 @@ import pytest
 
 from centrifugo_fast.auth.jwt import make_token
 from tests.httpstream import HttpStreamClient, close_all
-from tests.serverproc import API_KEY, SECRET, ServerProcess, running_server
+from tests.serverproc import (
+    SECRET,
+    ServerProcess,
+    api_call,
+    running_server,
+    wait_subscribers,
+)
 from tests.wsclient import RawWebSocket
 
 UNI = {
@@ -42,24 +48,6 @@ def _close_streams() -> Iterator[None]:
     close_all()
 
 
-def _api(srv: ServerProcess, method: str, body: dict[str, Any]) -> dict[str, Any]:
-    req = urllib.request.Request(
-        f"{srv.api_url}/{method}", data=json.dumps(body).encode(), headers={"X-API-Key": API_KEY}
-    )
-    with urllib.request.urlopen(req, timeout=5) as resp:
-        result: dict[str, Any] = json.loads(resp.read())
-        return result
-
-
-def _wait_subscribers(srv: ServerProcess, channel: str) -> None:
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        if channel in _api(srv, "channels", {})["result"]["channels"]:
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"no subscriber in {channel}")
-
-
 def _token(user: str, channels: list[str] | None = None, ttl: int = 3600) -> str:
     return make_token(SECRET, user, ttl, {"channels": channels} if channels else None)
 
@@ -78,18 +66,18 @@ def test_uni_http_stream_session(server: ServerProcess) -> None:
     assert connect["subs"] == {"uninews": {}}
     assert connect["ping"] == 2 and "pong" not in connect
     assert connect["session"] and "node" not in connect
-    _wait_subscribers(server, "uninews")
-    _api(server, "publish", {"channel": "uninews", "data": {"msg": "hi"}})
+    wait_subscribers(server, "uninews")
+    api_call(server, "publish", {"channel": "uninews", "data": {"msg": "hi"}})
     assert stream.read_json() == {"channel": "uninews", "pub": {"data": {"msg": "hi"}}}
     # Server-side subscribe through the API: a subscribe push, then its publications.
-    _api(server, "subscribe", {"user": "u1", "channel": "extra"})
+    api_call(server, "subscribe", {"user": "u1", "channel": "extra"})
     assert stream.read_json() == {"channel": "extra", "subscribe": {}}
-    _api(server, "publish", {"channel": "extra", "data": [1, 2]})
+    api_call(server, "publish", {"channel": "extra", "data": [1, 2]})
     assert stream.read_json() == {"channel": "extra", "pub": {"data": [1, 2]}}
     # Pings are empty pushes; no pong is expected, so the stream stays up past pong_timeout.
     assert stream.read_json() == {}
     assert stream.read_json() == {}  # 2 s later: still connected
-    _api(server, "disconnect", {"user": "u1"})
+    api_call(server, "disconnect", {"user": "u1"})
     while (push := stream.read_json()) == {}:
         pass
     assert push == {"disconnect": {"code": 3503, "reason": "force disconnect"}}
@@ -138,8 +126,8 @@ def test_uni_sse_get_post_and_anonymous(server: ServerProcess) -> None:
     assert stream.headers["content-type"] == "text/event-stream; charset=utf-8"
     assert stream.read_until(b"\n") == b"\n"
     assert stream.read_event()["connect"]["subs"] == {"unisse": {}}
-    _wait_subscribers(server, "unisse")
-    _api(server, "publish", {"channel": "unisse", "data": {"k": "v"}})
+    wait_subscribers(server, "unisse")
+    api_call(server, "publish", {"channel": "unisse", "data": {"k": "v"}})
     assert stream.read_event() == {"channel": "unisse", "pub": {"data": {"k": "v"}}}
 
     post = HttpStreamClient(server.host, server.port)
@@ -176,8 +164,8 @@ def test_uni_websocket_cf_connect_query(server: ServerProcess) -> None:
     ws = RawWebSocket(server.host, server.port).open(f"/connection/uni_websocket?{query}")
     connect = _ws_json(ws)["connect"]
     assert connect["subs"] == {"uniws": {}} and connect["ping"] == 2
-    _wait_subscribers(server, "uniws")
-    _api(server, "publish", {"channel": "uniws", "data": {"a": 1}})
+    wait_subscribers(server, "uniws")
+    api_call(server, "publish", {"channel": "uniws", "data": {"a": 1}})
     assert _ws_json(ws) == {"channel": "uniws", "pub": {"data": {"a": 1}}}
     # Both kinds of keep-alive: a WebSocket ping frame and an empty push.
     seen_ping_frame = seen_empty_push = False
@@ -190,7 +178,7 @@ def test_uni_websocket_cf_connect_query(server: ServerProcess) -> None:
         elif opcode == 1 and payload == b"{}":
             seen_empty_push = True
     assert seen_ping_frame and seen_empty_push
-    _api(server, "disconnect", {"user": "w1"})
+    api_call(server, "disconnect", {"user": "w1"})
     assert _ws_json(ws) == {"disconnect": {"code": 3503, "reason": "force disconnect"}}
     assert ws.recv_close() == (3503, "force disconnect")
 
@@ -200,7 +188,7 @@ def test_uni_websocket_first_message(server: ServerProcess) -> None:
     ws.send_frame(1, json.dumps({"token": _token("w2")}).encode())
     assert "client" in _ws_json(ws)["connect"]
     ws.send_frame(1, b"ignored: no commands on a unidirectional connection")
-    _api(server, "publish", {"channel": "#w2", "data": {}})  # no subscription: nothing comes
+    api_call(server, "publish", {"channel": "#w2", "data": {}})  # no subscription: nothing comes
 
     anonymous = RawWebSocket(server.host, server.port).open("/connection/uni_websocket")
     anonymous.send_frame(1, b"null")
