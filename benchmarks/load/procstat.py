@@ -96,19 +96,9 @@ class CpuWindow:
         return Usage(wall, server, own)
 
 
-def raise_fd_limit(wanted: int = 262_144) -> int:
-    """Raise this process's open-file limit towards `wanted`; return the new soft limit.
-
-    The hard limit is raised too when the process may (root, as in CI): 10 000 connections
-    need 10 000 descriptors here, and the compiled receive loop duplicates each one.
-    """
+def raise_fd_limit() -> int:
+    """Raise this process's open-file limit to its hard limit; return the new soft limit."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard < wanted:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, wanted))
-            return wanted
-        except (ValueError, OSError):
-            pass  # not privileged: the hard limit is what we get
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return hard
